@@ -1,0 +1,20 @@
+"""``/api/v1/``: every app's REST endpoints on one router."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from mediabao.accounts import api as accounts_api
+from mediabao.wechat import api as wechat_api
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("teams", accounts_api.TeamViewSet, basename="team")
+router.register("members", accounts_api.MemberViewSet, basename="member")
+router.register("invitations", accounts_api.InvitationViewSet, basename="invitation")
+router.register("tokens", accounts_api.ApiTokenViewSet, basename="token")
+router.register("accounts", wechat_api.OfficialAccountViewSet, basename="account")
+
+urlpatterns = [
+    path("me/", accounts_api.MeView.as_view(), name="me"),
+    path("", include(router.urls)),
+]

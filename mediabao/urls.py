@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from mediabao.core.health import healthz
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="web:dashboard", permanent=False)),
+    path("healthz", healthz, name="healthz"),
+    path("accounts/", include("mediabao.accounts.urls")),
+    path("console/", include("mediabao.web.urls")),
+    path("api/v1/", include(("mediabao.api_urls", "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "mediabao.web.views.not_found"
+handler500 = "mediabao.web.views.server_error"
+handler403 = "mediabao.web.views.forbidden"
+handler400 = "mediabao.web.views.bad_request"
