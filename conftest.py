@@ -1,0 +1,3 @@
+"""Root conftest: make the shared fixtures available to every test folder."""
+
+pytest_plugins = ["mediabao.testing.fixtures"]

@@ -1,0 +1,54 @@
+"""The API's shared conventions: schema, offline docs, errors, pagination, request ids."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+
+def test_openapi_schema_lists_the_v1_endpoints(client):
+    response = client.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    for path in ("/api/v1/me/", "/api/v1/accounts/", "/api/v1/tokens/", "/api/v1/members/"):
+        assert path in paths
+
+
+def test_swagger_ui_is_served_offline(client):
+    page = client.get("/api/docs/").content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
+    assert "cdn" not in page.lower()
+    asset = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+    assert asset.status_code == 200
+
+
+def test_unknown_api_path_is_json_404(api):
+    response = api.get("/api/v1/does-not-exist/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_pagination_shape(api):
+    body = api.get("/api/v1/members/?page_size=1").json()
+    assert set(body) >= {"count", "next", "previous", "results"}
+
+
+def test_bad_page_number_is_404_json_not_500(api):
+    response = api.get("/api/v1/members/?page=9999")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_request_id_is_echoed_and_generated(api):
+    response = api.get("/api/v1/me/", HTTP_X_REQUEST_ID="abc-123")
+    assert response["X-Request-ID"] == "abc-123"
+    generated = APIClient().get("/api/v1/me/")
+    assert len(generated["X-Request-ID"]) == 32
+    assert generated.json()["request_id"] == generated["X-Request-ID"]
+
+
+def test_forged_request_id_is_replaced(api):
+    response = api.get("/api/v1/me/", HTTP_X_REQUEST_ID="<script>alert(1)</script>")
+    assert response["X-Request-ID"] != "<script>alert(1)</script>"

@@ -1,0 +1,85 @@
+"""Shared pytest fixtures: users, teams, API clients, a clean cache per test."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from rest_framework.test import APIClient
+
+from mediabao.accounts import services
+from mediabao.accounts.models import Role, User
+
+_counter = itertools.count(1)
+PASSWORD = "Corr3ct-Horse-Battery"
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache(request):
+    """Each test starts with empty Redis keys of the test prefix (throttles, tokens, dedup)."""
+    if "django_db_setup" not in request.fixturenames and not request.node.get_closest_marker(
+        "django_db"
+    ):
+        yield
+        return
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def make_user(db):
+    def _make(username: str | None = None, team_name: str | None = None) -> User:
+        name = username or f"user{next(_counter)}"
+        return services.sign_up(username=name, password=PASSWORD, team_name=team_name or f"{name} team")
+
+    return _make
+
+
+@pytest.fixture
+def owner(make_user) -> User:
+    return make_user("alice", "Team A")
+
+
+@pytest.fixture
+def team_a(owner):
+    return owner.current_team
+
+
+@pytest.fixture
+def other_owner(make_user) -> User:
+    return make_user("bob", "Team B")
+
+
+@pytest.fixture
+def team_b(other_owner):
+    return other_owner.current_team
+
+
+@pytest.fixture
+def member_of(db):
+    def _add(user: User, team, role: str = Role.MEMBER) -> None:
+        from mediabao.accounts.models import Membership
+
+        Membership.objects.create(user=user, team=team, role=role)
+
+    return _add
+
+
+@pytest.fixture
+def api_token(owner, team_a) -> str:
+    return services.create_api_token(user=owner, team=team_a, name="script").key
+
+
+@pytest.fixture
+def api(api_token) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token}")
+    return client
+
+
+@pytest.fixture
+def console(client, owner):
+    client.force_login(owner)
+    return client

@@ -1,0 +1,22 @@
+"""Pytest plugin loaded before Django: choose the test servers.
+
+Loaded with ``-p`` (see pyproject), so it runs before pytest-django imports the
+settings. With ``DATABASE_URL``/``REDIS_URL`` unset, the settings start embedded
+PostgreSQL and Redis under ``var/test`` for the length of the run; with them set
+(services mode, as ``.ci/run`` does) the suite uses those servers. A missing server is
+an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+os.environ.setdefault("MEDIABAO_DATA_DIR", str(_ROOT / "var" / "test"))
+os.environ.setdefault("MEDIABAO_PG_FAST", "1")
+# Keep test keys and tasks apart from a dev instance that may share the same Redis.
+os.environ.setdefault("MEDIABAO_CACHE_PREFIX", "mbtest")
+os.environ.setdefault("MEDIABAO_TASK_QUEUE", "mediabao-test")
+os.environ.setdefault("MEDIABAO_LOGIN_RATE_LIMIT", "5/5m")
