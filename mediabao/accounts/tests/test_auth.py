@@ -74,7 +74,8 @@ def test_console_post_without_csrf_token_is_refused(owner, team_a):
 
 def test_password_change(console, owner):
     response = console.post("/accounts/password/", {
-        "old_password": PASSWORD, "new_password1": "An0ther-Secret-Pass", "new_password2": "An0ther-Secret-Pass"})
+        "old_password": PASSWORD, "new_password1": "An0ther-Secret-Pass",
+        "new_password2": "An0ther-Secret-Pass"})
     assert response.status_code == 302
     owner.refresh_from_db()
     assert owner.check_password("An0ther-Secret-Pass")
@@ -84,7 +85,8 @@ def test_password_change(console, owner):
 
 def test_password_change_with_wrong_old_password_keeps_the_old_one(console, owner):
     response = console.post("/accounts/password/", {
-        "old_password": "bad", "new_password1": "An0ther-Secret-Pass", "new_password2": "An0ther-Secret-Pass"})
+        "old_password": "bad", "new_password1": "An0ther-Secret-Pass",
+        "new_password2": "An0ther-Secret-Pass"})
     assert response.status_code == 200
     owner.refresh_from_db()
     assert owner.check_password(PASSWORD)
