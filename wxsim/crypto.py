@@ -26,7 +26,8 @@ class CryptoError(ValueError):
 
 def sha1_signature(*parts: str) -> str:
     """WeChat's signature: sha1 of the lexicographically sorted parts, hex."""
-    return hashlib.sha1("".join(sorted(str(p) for p in parts)).encode()).hexdigest()
+    data = "".join(sorted(str(p) for p in parts)).encode()
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
 
 def pkcs7_pad(data: bytes, block: int = BLOCK) -> bytes:

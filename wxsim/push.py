@@ -202,7 +202,7 @@ class Pusher:
                     status = "reply" if reply else "ok"
                     error = ""
                     break
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 error = "timeout"
                 attempts.append({"ms": round((time.perf_counter() - t0) * 1000, 2),
                                  "error": error})

@@ -320,7 +320,7 @@ class Account:
     def __post_init__(self) -> None:
         self.fans = FanStore(self.appid, self.appid)
         if not self.original_id:
-            self.original_id = "gh_" + hashlib.sha1(self.appid.encode()).hexdigest()[:12]
+            self.original_id = "gh_" + hashlib.blake2b(self.appid.encode(), digest_size=6).hexdigest()
         if not self.name:
             self.name = f"模拟公众号{self.appid[-4:]}"
 

@@ -57,10 +57,7 @@ def _valid_time(value: str) -> bool:
         return False
     if not any(c.isdigit() for c in value):
         return False
-    for hh, mm in _HOUR_MIN.findall(value):
-        if int(hh) > 23 or int(mm) > 59:
-            return False
-    return True
+    return all(int(hh) <= 23 and int(mm) <= 59 for hh, mm in _HOUR_MIN.findall(value))
 
 
 def valid_value(ktype: str, value: str) -> bool:
@@ -137,9 +134,12 @@ class Template:
 
 # A few library templates for api_add_template (template_id_short -> title, content).
 LIBRARY: dict[str, tuple[str, str]] = {
-    "TM00015": ("订单支付成功", "{{first.DATA}}\n支付金额：{{orderMoneySum.DATA}}\n商品信息：{{orderProductName.DATA}}\n{{Remark.DATA}}"),
-    "OPENTM207498902": ("活动报名成功通知", "{{first.DATA}}\n活动名称：{{keyword1.DATA}}\n活动时间：{{keyword2.DATA}}\n{{remark.DATA}}"),
-    "OPENTM411665252": ("任务完成通知", "{{first.DATA}}\n任务名称：{{keyword1.DATA}}\n完成时间：{{keyword2.DATA}}\n{{remark.DATA}}"),
+    "TM00015": ("订单支付成功", "{{first.DATA}}\n支付金额：{{orderMoneySum.DATA}}\n"
+                "商品信息：{{orderProductName.DATA}}\n{{Remark.DATA}}"),
+    "OPENTM207498902": ("活动报名成功通知", "{{first.DATA}}\n活动名称：{{keyword1.DATA}}\n"
+                        "活动时间：{{keyword2.DATA}}\n{{remark.DATA}}"),
+    "OPENTM411665252": ("任务完成通知", "{{first.DATA}}\n任务名称：{{keyword1.DATA}}\n"
+                        "完成时间：{{keyword2.DATA}}\n{{remark.DATA}}"),
 }
 
 KEYWORD_TYPES: list[tuple[str, str]] = [

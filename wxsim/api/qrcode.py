@@ -11,6 +11,7 @@ import struct
 from aiohttp import web
 
 from ..errors import WxError
+from ..keys import SIM
 from ..state import QRCode, rand_str
 from . import Ctx, endpoint
 
@@ -120,7 +121,7 @@ def qr_jpeg(url: str) -> bytes:
 
 async def showqrcode(request: web.Request) -> web.Response:
     """``GET /cgi-bin/showqrcode?ticket=`` (no access_token), as mp.weixin.qq.com serves it."""
-    sim = request.app["sim"]
+    sim = request.app[SIM]
     ticket = request.query.get("ticket", "")
     ref = sim.state.tickets.get(ticket)
     if ref is None:

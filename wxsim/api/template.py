@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from ..errors import WxError
 from ..state import rand_str
 from ..templates import LIBRARY, Template, category_keys_for
