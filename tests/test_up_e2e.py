@@ -155,6 +155,35 @@ def test_a_task_goes_through_the_real_broker_to_the_real_worker(platform):
     assert found, "the worker did not run the task"
 
 
+def _web_children(up_pid: int) -> list[psutil.Process]:
+    found = []
+    for child in psutil.Process(up_pid).children():
+        try:
+            if "gunicorn" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:  # a zombie not yet reaped by up
+            pass
+    return found
+
+
+def test_a_dead_child_is_restarted(platform):
+    up_pid = platform.proc.pid
+    web = _web_children(up_pid)
+    assert len(web) == 1
+    web[0].kill()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        fresh = _web_children(up_pid)
+        if fresh and fresh[0].pid != web[0].pid:
+            try:
+                if healthz(platform.url)[0] == 200:
+                    return
+            except OSError:
+                pass
+        time.sleep(0.5)
+    raise AssertionError("the web server was not restarted")
+
+
 def test_ctrl_c_leaves_no_process_behind_and_kill_9_then_up_again_works(platform, tmp_path):
     children = platform.descendants()
     assert len(children) >= 5  # postgres, redis, web, worker, beat (+ their pools)
