@@ -61,7 +61,10 @@ class WXBizMsgCrypt:
     """Encrypts/decrypts message bodies for one (token, EncodingAESKey, appid)."""
 
     def __init__(self, token: str, encoding_aes_key: str, appid: str) -> None:
-        key = base64.b64decode(encoding_aes_key + "=")
+        try:
+            key = base64.b64decode(encoding_aes_key + "=")
+        except ValueError as exc:
+            raise CryptoError("EncodingAESKey is not base64") from exc
         if len(key) != 32:
             raise CryptoError("EncodingAESKey must decode to 32 bytes")
         self.token = token

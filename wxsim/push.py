@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from . import xml
+from . import xmlmsg as xml
 from .crypto import CryptoError, WXBizMsgCrypt, random_nonce, sha1_signature
 
 if TYPE_CHECKING:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from xml.etree.ElementTree import ParseError
+
 from defusedxml import ElementTree as DET
 
 
@@ -23,7 +25,10 @@ def build(fields: list[tuple[str, object]]) -> str:
 
 def parse(text: str | bytes) -> dict:
     """Parse a flat-ish WeChat XML document into a dict (nested for Articles/Image…)."""
-    root = DET.fromstring(text)
+    try:
+        root = DET.fromstring(text)
+    except ParseError as exc:
+        raise ValueError(f"malformed XML: {exc}") from exc
     if root.tag != "xml":
         raise ValueError("root element is not <xml>")
     return _children(root)
