@@ -51,7 +51,9 @@ def nickname(seed: str, index: int) -> str:
         GIVEN[r.randrange(len(GIVEN))] for _ in range(r.choice((1, 2)))
     )
     if style < 0.03:
-        words = "".join(r.choice(WORDS) for _ in range(4))
+        words = ""
+        while len(words) < 30:
+            words += r.choice(WORDS)
         return f"{r.choice(EMOJI)}{name}·{words}{r.choice(EMOJI)}{r.choice(EMOJI)}"
     if style < 0.20:
         return r.choice([f"{name}{r.choice(EMOJI)}", f"{r.choice(EMOJI)}{r.choice(WORDS)}"])
