@@ -141,22 +141,27 @@ def _wrap(sim: Sim, ep: Endpoint) -> Any:
     return handler
 
 
-@web.middleware
-async def never_500(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Last line of defence: unexpected exceptions become WeChat's system error."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status == 404 and request.path.startswith(("/cgi-bin/", "/sns/")):
-            return json_response(err_body(48001, "api unauthorized hint: [wxsim: not simulated]"))
-        raise
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("unexpected error for %s %s", request.method, request.path)
-        if request.path.startswith("/_sim/"):
-            return json_response({"ok": False, "error": "internal error (see wxsim log)"}, 500)
-        return json_response(err_body(-1))
+def guard(handler: Any) -> Any:
+    """Wrap a non-API handler (pages, showqrcode, avatars): never a traceback.
+
+    Used instead of a middleware so the template/send hot path pays nothing for it.
+    """
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except (web.HTTPException, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("unexpected error for %s %s", request.method, request.path)
+            return json_response(err_body(-1))
+
+    return guarded
+
+
+async def not_simulated(request: web.Request) -> web.Response:
+    """Unknown ``/cgi-bin`` or ``/sns`` paths: a WeChat-shaped error, not an HTML 404."""
+    return json_response(err_body(48001, "api unauthorized hint: [wxsim: not simulated]"))
 
 
 def create_app(state: State | None = None, *, base_url: str = "", push_timeout: float = 5.0,
@@ -165,7 +170,7 @@ def create_app(state: State | None = None, *, base_url: str = "", push_timeout: 
     """Build the simulator app. ``base_url`` is how the platform reaches us (for links)."""
     sim = Sim(state, base_url=base_url, push_timeout=push_timeout, push_retries=push_retries,
               ticket_interval=ticket_interval, state_file=state_file, fault_seed=fault_seed)
-    app = web.Application(middlewares=[never_500], client_max_size=32 * 1024 * 1024)
+    app = web.Application(client_max_size=32 * 1024 * 1024)
     app[SIM] = sim
     api.load_all()
     seen: set[tuple[str, str]] = set()
@@ -179,10 +184,12 @@ def create_app(state: State | None = None, *, base_url: str = "", push_timeout: 
     from .api import component, oauth, qrcode
     from .control import setup_control
 
-    app.router.add_get("/cgi-bin/showqrcode", qrcode.showqrcode)
-    oauth.setup_pages(app)
-    component.setup_pages(app)
+    app.router.add_get("/cgi-bin/showqrcode", guard(qrcode.showqrcode))
+    oauth.setup_pages(app, guard)
+    component.setup_pages(app, guard)
     setup_control(app)
+    app.router.add_route("*", "/cgi-bin/{tail:.*}", not_simulated)
+    app.router.add_route("*", "/sns/{tail:.*}", not_simulated)
 
     async def on_startup(app: web.Application) -> None:
         if not sim.base_url:

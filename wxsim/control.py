@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ from .crypto import check_encoding_aes_key, random_encoding_aes_key
 from .keys import SIM
 from .state import DEFAULT_LIMITS, SCENES, Component, rand_str
 
+log = logging.getLogger("wxsim.control")
 MAX_FANS_PER_CALL = 2_000_000
 ACCOUNT_FIELDS = ("secret", "token", "encoding_aes_key", "server_url", "type", "verified",
                   "encrypt_mode", "name", "original_id", "pushes_enabled",
@@ -53,20 +55,28 @@ async def body_of(request: web.Request) -> dict:
     return data
 
 
-@web.middleware
-async def control_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    if not request.path.startswith("/_sim"):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except ControlError as exc:
-        return web.json_response({"ok": False, "error": str(exc)}, status=exc.status)
-    except actions.ActionError as exc:
-        return web.json_response({"ok": False, "error": str(exc)}, status=409)
-    except (ValueError, TypeError) as exc:
-        return web.json_response({"ok": False, "error": str(exc)}, status=400)
-    except KeyError as exc:
-        return web.json_response({"ok": False, "error": f"not found: {exc}"}, status=404)
+def control_guard(handler: Any) -> Any:
+    """Turn control-API exceptions into ``{"ok": false, "error": ...}`` with a 4xx/500."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ControlError as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=exc.status)
+        except actions.ActionError as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=409)
+        except (ValueError, TypeError) as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=400)
+        except KeyError as exc:
+            return web.json_response({"ok": False, "error": f"not found: {exc}"}, status=404)
+        except (web.HTTPException, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("control API error for %s %s", request.method, request.path)
+            return web.json_response({"ok": False, "error": "internal error (see wxsim log)"},
+                                     status=500)
+
+    return guarded
 
 
 def _sim(request: web.Request) -> Any:
@@ -641,9 +651,30 @@ async def not_found(request: web.Request) -> web.Response:
     raise ControlError(f"no control endpoint {request.method} {request.path}", 404)
 
 
+class _GuardedRouter:
+    """Registers every control route wrapped in :func:`control_guard`."""
+
+    def __init__(self, router: web.UrlDispatcher) -> None:
+        self.router = router
+
+    def add_route(self, method: str, path: str, handler: Any) -> None:
+        self.router.add_route(method, path, control_guard(handler))
+
+    def add_get(self, path: str, handler: Any) -> None:
+        self.router.add_get(path, control_guard(handler), allow_head=False)
+
+    def add_post(self, path: str, handler: Any) -> None:
+        self.add_route("POST", path, handler)
+
+    def add_patch(self, path: str, handler: Any) -> None:
+        self.add_route("PATCH", path, handler)
+
+    def add_delete(self, path: str, handler: Any) -> None:
+        self.add_route("DELETE", path, handler)
+
+
 def setup_control(app: web.Application) -> None:
-    app.middlewares.append(control_errors)
-    r = app.router
+    r = _GuardedRouter(app.router)
     r.add_get("/_sim", info)
     r.add_get("/_sim/", info)
     r.add_get("/_sim/clock", clock_get)

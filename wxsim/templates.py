@@ -88,6 +88,8 @@ class Template:
     def __post_init__(self) -> None:
         if not self.keys:
             self.keys = keys_of(self.content)
+        # Pre-split lines into [literal, key, literal, key, ..., literal] for fast rendering.
+        self._lines = [KEY_RE.split(line) for line in self.content.splitlines()]
 
     def as_api(self) -> dict:
         return {
@@ -123,13 +125,15 @@ class Template:
                     continue
                 value = value or ""
                 shown[key] = value if len(value) <= LEGACY_CUT else value[:LEGACY_CUT] + "…"
-        lines = []
-        for line in self.content.splitlines():
-            ks = keys_of(line)
-            if any(k not in shown for k in ks):
+        out = []
+        for parts in self._lines:
+            keys = parts[1::2]
+            if any(k not in shown for k in keys):
                 continue
-            lines.append(KEY_RE.sub(lambda m: shown.get(m.group(1), ""), line).strip())
-        return shown, "\n".join(x for x in lines if x)
+            text = "".join(p if n % 2 == 0 else shown[p] for n, p in enumerate(parts)).strip()
+            if text:
+                out.append(text)
+        return shown, "\n".join(out)
 
 
 # A few library templates for api_add_template (template_id_short -> title, content).

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -280,6 +280,6 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     return _page("<h2>选择要授权的公众号</h2><ul id='accounts'>" + "".join(items) + "</ul>")
 
 
-def setup_pages(app: web.Application) -> None:
-    app.router.add_get("/cgi-bin/componentloginpage", login_page)
-    app.router.add_get("/safe/bindcomponent", login_page)
+def setup_pages(app: web.Application, guard: Any) -> None:
+    app.router.add_get("/cgi-bin/componentloginpage", guard(login_page))
+    app.router.add_get("/safe/bindcomponent", guard(login_page))

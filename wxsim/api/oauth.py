@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
@@ -284,8 +285,8 @@ async def avatar(request: web.Request) -> web.Response:
                         content_type="image/jpeg")
 
 
-def setup_pages(app: web.Application) -> None:
-    app.router.add_get("/connect/oauth2/authorize", authorize_page)
-    app.router.add_get("/mmopen/{appid}/{openid}/{size}", avatar)
+def setup_pages(app: web.Application, guard: Any) -> None:
+    app.router.add_get("/connect/oauth2/authorize", guard(authorize_page))
+    app.router.add_get("/mmopen/{appid}/{openid}/{size}", guard(avatar))
 
 

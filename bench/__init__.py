@@ -1,0 +1,1 @@
+"""Benchmarks: one command each, a printed table, results in docs/benchmarks.md."""
