@@ -53,10 +53,11 @@ async def template_send_rate(base: str, token: str, tid: str, openids: list[str]
                 else:
                     err += 1
 
-        # warm-up: open the connections
-        t_warm = time.perf_counter()
-        await asyncio.gather(*(session.get(f"{base}/_sim/clock") for _ in range(concurrency)))
-        del t_warm
+        async def warm() -> None:
+            async with session.get(f"{base}/_sim/clock") as resp:
+                await resp.read()
+
+        await asyncio.gather(*(warm() for _ in range(concurrency)))  # open the connections
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - t0
@@ -157,7 +158,7 @@ def write_doc(cmd: str, rows: list[tuple[str, str, str, str, str]]) -> None:
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
     pattern = re.compile(r"^## wxsim\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
-        text = pattern.sub(section + "\n", text)
+        text = pattern.sub(lambda _m: section + "\n", text)
     else:
         text = text.rstrip("\n") + "\n\n" + section
     DOC.parent.mkdir(parents=True, exist_ok=True)
