@@ -132,7 +132,8 @@ def up(argv: list[str]) -> int:
         print(f"\nMediaBao is running: {url}/console/", flush=True)
         print(f"  API docs: {url}/api/docs/   health: {url}/healthz", flush=True)
         if wxsim_ok:
-            print(f"  WeChat simulator: http://127.0.0.1:{settings.WXSIM_PORT}/", flush=True)
+            print(f"  WeChat simulator (control API): http://127.0.0.1:{settings.WXSIM_PORT}/_sim/",
+                  flush=True)
         if login:
             print(f"  Demo login (shown once): {login[0]} / {login[1]}", flush=True)
         print(f"  Logs: {logs}/   Stop: Ctrl-C\n", flush=True)

@@ -106,6 +106,10 @@ def test_up_prints_the_demo_login_and_is_healthy(platform):
     assert status == 200, body
     assert {name: c["status"] for name, c in body["components"].items()} == {
         "database": "ok", "redis": "ok", "broker": "ok", "worker": "ok"}
+    # the simulator runs as the default WeChat
+    sim = next(line for line in platform.output if "WeChat simulator" in line).split()[-1]
+    with urllib.request.urlopen(sim, timeout=5) as response:
+        assert response.status == 200
 
 
 def test_demo_login_works_in_chromium(platform):
