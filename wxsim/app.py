@@ -45,10 +45,17 @@ class Sim:
         self.ticket_interval = ticket_interval
         self.state_file = state_file
         self.started_at = time.time()
-        self.background: list[asyncio.Task] = []
+        self.background: set[asyncio.Task] = set()
         from .crowd import CrowdManager
 
         self.crowd = CrowdManager(self)
+
+    def spawn(self, coro: Any) -> asyncio.Task:
+        """Run a coroutine in the background; it is cancelled when the simulator stops."""
+        task = asyncio.create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
 
     def on_image_delivered(self, acct: Any, fan: int) -> None:
         """Hook: a fan received an image (maybe a poster); the crowd reacts to it."""
@@ -58,13 +65,14 @@ class Sim:
         await self.pusher.start()
         from .api.component import ticket_loop
 
-        self.background.append(asyncio.create_task(ticket_loop(self)))
+        self.spawn(ticket_loop(self))
 
     async def stop(self) -> None:
         await self.crowd.stop_all()
-        for t in self.background:
+        tasks = list(self.background)
+        for t in tasks:
             t.cancel()
-        for t in self.background:
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         await self.pusher.close()

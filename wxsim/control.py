@@ -27,7 +27,7 @@ log = logging.getLogger("wxsim.control")
 MAX_FANS_PER_CALL = 2_000_000
 ACCOUNT_FIELDS = ("secret", "token", "encoding_aes_key", "server_url", "type", "verified",
                   "encrypt_mode", "name", "original_id", "pushes_enabled",
-                  "template_finish_push", "qr_permanent_cap")
+                  "template_finish_push", "record_inbox", "qr_permanent_cap")
 
 
 class ControlError(Exception):
@@ -106,7 +106,7 @@ def _validate_account(d: dict) -> None:
         raise ControlError("encrypt_mode must be plain, compat or safe")
     if "encoding_aes_key" in d and not check_encoding_aes_key(str(d["encoding_aes_key"])):
         raise ControlError("encoding_aes_key must be 43 characters of [A-Za-z0-9]")
-    for b in ("verified", "pushes_enabled", "template_finish_push"):
+    for b in ("verified", "pushes_enabled", "template_finish_push", "record_inbox"):
         if b in d and not isinstance(d[b], bool):
             raise ControlError(f"{b} must be a boolean")
 
@@ -150,7 +150,11 @@ async def reset(request: web.Request) -> web.Response:
 
     fresh = State(sim.clock)
     sim.clock.offset = 0.0
-    sim.state.__dict__.update(fresh.__dict__)
+    st = sim.state
+    call_log = st.call_log  # the API wrappers hold this deque's append
+    st.__dict__.update(fresh.__dict__)
+    st.call_log = call_log
+    call_log.clear()
     sim.faults.clear()
     return ok()
 
@@ -429,8 +433,7 @@ async def fan_action(request: web.Request) -> web.Response:
         return ok(result=res)
     coro = _action_coro(sim, acct, i, action, body)
     if body.get("wait", True) is False:
-        task = asyncio.create_task(coro)
-        sim.background.append(task)
+        sim.spawn(coro)
         return ok(queued=True)
     res = await coro
     if action == "view" and body.get("open", True):

@@ -30,7 +30,7 @@ from .templates import Template
 
 TOKEN_TTL = 7200
 TOKEN_OVERLAP = 300
-INBOX_MAX = 500
+INBOX_MAX = 200
 SCENES = [
     "ADD_SCENE_SEARCH", "ADD_SCENE_ACCOUNT_MIGRATION", "ADD_SCENE_PROFILE_CARD",
     "ADD_SCENE_QR_CODE", "ADD_SCENE_PROFILE_LINK", "ADD_SCENE_PROFILE_ITEM", "ADD_SCENE_PAID",
@@ -299,6 +299,7 @@ class Account:
     original_id: str = ""
     pushes_enabled: bool = True
     template_finish_push: bool = True
+    record_inbox: bool = True
     qr_permanent_cap: int = 100000
     fans: FanStore = field(init=False)
     templates: dict[str, Template] = field(default_factory=dict)
@@ -332,6 +333,7 @@ class Account:
             "name": self.name, "original_id": self.original_id,
             "pushes_enabled": self.pushes_enabled,
             "template_finish_push": self.template_finish_push,
+            "record_inbox": self.record_inbox,
             "qr_permanent_cap": self.qr_permanent_cap,
             "fans": len(self.fans), "following": self.fans.following,
             "templates": len(self.templates), "components": sorted(self.components),

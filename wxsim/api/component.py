@@ -231,8 +231,7 @@ async def authorize(sim: Sim, params: dict, authorizer_appid: str,
         fields = [("AuthorizerAppid", authorizer_appid), ("AuthorizationCode", code),
                   ("AuthorizationCodeExpiredTime", int(now + AUTH_CODE_TTL)),
                   ("PreAuthCode", pre)]
-        sim.background.append(asyncio.create_task(
-            sim.pusher.push_component(comp, fields, info_type)))
+        sim.spawn(sim.pusher.push_component(comp, fields, info_type))
     return add_query(params["redirect_uri"], {"auth_code": code, "expires_in": AUTH_CODE_TTL})
 
 

@@ -75,14 +75,15 @@ async def send(ctx: Ctx) -> dict:
     if not fans.subscribed[i]:
         raise WxError(45015)
     fans.use_window(i, now)
-    entry = {
-        "seq": ctx.sim.state.next_seq(), "time": int(now), "channel": "custom",
-        "msgtype": msgtype, **payload,
-    }
-    kf = body.get("customservice")
-    if isinstance(kf, dict) and kf.get("kf_account"):
-        entry["kf_account"] = kf["kf_account"]
-    fans.deliver(i, entry)
+    if acct.record_inbox:
+        entry = {
+            "seq": ctx.sim.state.next_seq(), "time": int(now), "channel": "custom",
+            "msgtype": msgtype, **payload,
+        }
+        kf = body.get("customservice")
+        if isinstance(kf, dict) and kf.get("kf_account"):
+            entry["kf_account"] = kf["kf_account"]
+        fans.deliver(i, entry)
     if msgtype == "image":
         ctx.sim.on_image_delivered(acct, i)
     return {"errcode": 0, "errmsg": "ok"}

@@ -117,7 +117,7 @@ async def send(ctx: Ctx) -> dict:
         status = "failed:user block"
     elif sim.faults.template_system_failed(acct.appid):
         status = "failed: system failed"
-    if status == "success":
+    if status == "success" and acct.record_inbox:
         entry = {
             "seq": sim.state.next_seq(), "time": int(now), "channel": "template",
             "msgtype": "template", "msgid": msgid, "template_id": tid, "title": tpl.title,

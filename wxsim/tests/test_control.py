@@ -147,3 +147,20 @@ def test_standalone_subprocess_prints_control_url():
             "grant_type": "client_credential", "appid": acct["appid"],
             "secret": acct["secret"]}, timeout=5).json()
         assert r["expires_in"] == 7200
+
+
+def test_reset_keeps_logging_and_inbox_switch():
+    with run_wxsim() as sim:
+        c = sim.client
+        acct = c.create_account(record_inbox=False)
+        (fan,) = c.create_fans(acct["appid"], 1)
+        tid = c.create_template(acct["appid"], "t", "x{{keyword1.DATA}}")["template_id"]
+        api = Api(sim.base_url, acct)
+        assert api.post("message/template/send", {"touser": fan, "template_id": tid,
+                                                  "data": {}})["errcode"] == 0
+        assert c.inbox(acct["appid"], fan) == []
+        c.reset()
+        assert c.info()["accounts"] == 0
+        acct2 = c.create_account()
+        Api(sim.base_url, acct2).get("user/get")
+        assert [x["endpoint"] for x in c.calls()] == ["token", "user/get"]
