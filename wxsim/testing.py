@@ -170,6 +170,10 @@ class SimClient:
         return self._call("POST", f"/components/{component_appid}/authorize",
                           {"authorizer_appid": authorizer_appid, **body})
 
+    def unauthorize_component(self, component_appid: str, authorizer_appid: str) -> dict:
+        return self._call("POST", f"/components/{component_appid}/unauthorize",
+                          {"authorizer_appid": authorizer_appid})["result"]
+
     def open_url(self, url: str, **body: Any) -> dict:
         return self._call("POST", "/browser/open", {"url": url, **body})["result"]
 

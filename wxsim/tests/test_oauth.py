@@ -142,3 +142,44 @@ def test_component_ticket_rules_and_61023(wx, client, receiver):
                       json={"component_appid": cappid, "authorizer_appid": "wxnone",
                             "authorizer_refresh_token": "refreshtoken@@@x"}, timeout=10).json()
     assert_err(r, 61023)
+
+
+def test_component_message_url_and_unauthorized_push(wx, client, receiver):
+    import xmltodict
+    from wechatpy.crypto import WeChatCrypto
+
+    comp = client.create_component(ticket_url=receiver.url + "/ticket",
+                                   msg_url=receiver.url + "/msg/$APPID$")["component"]
+    cappid = comp["component_appid"]
+    acct = client.create_account(server_url="http://127.0.0.1:9/own")
+    appid = acct["appid"]
+    (fan,) = client.create_fans(appid, 1)
+    loc = client.authorize_component(cappid, appid, pre_auth_code=_preauth(wx, comp),
+                                     redirect_uri="http://127.0.0.1:9/")["location"]
+    assert "auth_code=" in loc
+    res = client.fan_send_text(appid, fan, "to the third party")
+    assert res["status"] == "ok"
+    req = next(r for r in receiver.requests if r["path"] == f"/wechat/msg/{appid}")
+    q = req["query"]
+    crypto = WeChatCrypto(comp["token"], comp["encoding_aes_key"], cappid)
+    msg = xmltodict.parse(crypto.decrypt_message(req["body"], q["msg_signature"],
+                                                 q["timestamp"], q["nonce"]))["xml"]
+    assert msg["Content"] == "to the third party" and msg["FromUserName"] == fan
+    n = len(receiver.requests)
+    result = client.unauthorize_component(cappid, appid)
+    assert result["status"] == "ok"
+    last = receiver.requests[n]
+    q = last["query"]
+    note = xmltodict.parse(crypto.decrypt_message(last["body"], q["msg_signature"],
+                                                  q["timestamp"], q["nonce"]))["xml"]
+    assert note["InfoType"] == "unauthorized" and note["AuthorizerAppid"] == appid
+
+
+def _preauth(wx, comp: dict) -> str:
+    cappid = comp["component_appid"]
+    tok = requests.post(f"{wx.base_url}/cgi-bin/component/api_component_token", json={
+        "component_appid": cappid, "component_appsecret": comp["component_appsecret"],
+        "component_verify_ticket": comp["last_ticket"]}, timeout=10).json()
+    return requests.post(f"{wx.base_url}/cgi-bin/component/api_create_preauthcode",
+                         params={"component_access_token": tok["component_access_token"]},
+                         json={"component_appid": cappid}, timeout=10).json()["pre_auth_code"]
