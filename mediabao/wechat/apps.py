@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
 from django.utils.translation import gettext_lazy as _
 
 
@@ -6,3 +7,8 @@ class WechatConfig(AppConfig):
     name = "mediabao.wechat"
     label = "wechat"
     verbose_name = _("WeChat gateway")
+
+    def ready(self) -> None:
+        # Feature apps register event handlers in a ``wechat_handlers`` module; importing
+        # them here keeps ``wechat`` free of imports of any feature app.
+        autodiscover_modules("wechat_handlers")

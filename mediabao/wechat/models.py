@@ -52,3 +52,57 @@ class OfficialAccount(TeamOwned):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def callback_url(self) -> str:
+        return callback_url_for(self.appid)
+
+
+def callback_url_for(appid: str) -> str:
+    """The server URL an operator configures in WeChat for this account."""
+    from django.conf import settings
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        path = reverse("wechat:callback", kwargs={"appid": appid})
+    except NoReverseMatch:  # the gateway's URLs are not mounted (yet): the documented path
+        path = f"/wechat/callback/{appid}/"
+    return f"{settings.PUBLIC_BASE_URL}{path}"
+
+
+class Event(TeamOwned):
+    """Every message and event WeChat pushed to an account, as received (the event log)."""
+
+    account = models.ForeignKey(OfficialAccount, on_delete=models.CASCADE, related_name="events",
+                                verbose_name=_("official account"))
+    openid = models.CharField(_("OpenID"), max_length=64, blank=True)
+    msg_type = models.CharField(_("message type"), max_length=32)
+    event = models.CharField(_("event"), max_length=64, blank=True)
+    event_key = models.CharField(_("event key"), max_length=255, blank=True)
+    payload = models.JSONField(_("payload"), default=dict)
+    create_time = models.BigIntegerField(_("WeChat time"), null=True, blank=True)
+    # MsgId, or FromUserName + CreateTime + Event: unique per account, so a retried push
+    # is stored once even if Redis lost its dedup key.
+    dedup_key = models.CharField(max_length=160)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "dedup_key"], name="uniq_event_dedup"),
+        ]
+        indexes = [
+            models.Index(fields=["team", "-received_at"], name="event_team_recent"),
+            models.Index(fields=["account", "-received_at"], name="event_account_recent"),
+            models.Index(fields=["account", "openid", "-received_at"], name="event_fan_recent"),
+        ]
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.openid}"
+
+    @property
+    def kind(self) -> str:
+        """The registry key: the event name for events, the message type otherwise."""
+        return (self.event or self.msg_type).lower() if self.msg_type == "event" else self.msg_type

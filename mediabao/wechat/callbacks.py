@@ -1,0 +1,207 @@
+"""Inbound callbacks of one account: verify, decrypt, parse, dedup, store, dispatch, reply.
+
+The view (:func:`mediabao.wechat.views.callback`) only maps HTTP to these functions and
+:class:`Rejected` to a status code; everything here is plain functions over the
+account, the query and the body, so tests and the benchmark can call it directly.
+
+Dedup: WeChat retries a push three times when it gets no answer within 5 s, with the
+same body (so the same MsgId / CreateTime). The Redis key (``SET NX``) is the fast path
+and lives :data:`DEDUP_TTL` seconds; the unique ``(account, dedup_key)`` constraint of
+:class:`~mediabao.wechat.models.Event` is the authority, so an event is stored and
+dispatched once even if Redis lost the key. A retry of a push whose processing
+succeeded gets the same passive reply again (kept with the key), so the fan still gets
+an answer when only our first response was slow.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from mediabao.wechat import crypto, kv
+from mediabao.wechat.messages import InvalidXML, Reply, parse_xml
+from mediabao.wechat.models import Event, OfficialAccount
+from mediabao.wechat.registry import EventContext, registry
+
+log = logging.getLogger(__name__)
+
+#: WeChat's three retries at a 5 s timeout span ~15-20 s; 300 s leaves a wide margin for
+#: a backlogged ingress. Keys include CreateTime (or the unique MsgId), so a longer TTL
+#: never merges two real events; it costs one small key per event.
+DEDUP_TTL = 300
+#: Real pushes are a few KiB (compat mode ~3x plain); anything near this is not WeChat.
+MAX_BODY_BYTES = 256 * 1024
+LAST_EVENT_RESOLUTION = timedelta(seconds=30)
+
+
+class Rejected(Exception):
+    """The request is refused with ``status``; nothing was stored."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def max_body_bytes() -> int:
+    return int(getattr(settings, "WECHAT_CALLBACK_MAX_BYTES", MAX_BODY_BYTES))
+
+
+def _token(account: OfficialAccount) -> str:
+    if not account.callback_token:
+        raise Rejected(403, "the account has no callback token")
+    return account.callback_token
+
+
+def _check_url_signature(account: OfficialAccount, query: Any) -> None:
+    try:
+        crypto.check_signature(_token(account), query.get("signature", ""),
+                               query.get("timestamp", ""), query.get("nonce", ""))
+    except crypto.InvalidSignature as exc:
+        raise Rejected(403, "bad signature") from exc
+
+
+def verify_url(account: OfficialAccount, query: Any) -> str:
+    """GET verification: the ``echostr`` back when the signature checks out."""
+    _check_url_signature(account, query)
+    return query.get("echostr", "")
+
+
+def message_crypto(account: OfficialAccount) -> crypto.MessageCrypto:
+    try:
+        return crypto.MessageCrypto(_token(account), account.encoding_aes_key or "", account.appid)
+    except crypto.CryptoError as exc:
+        raise Rejected(403, "the account has no valid EncodingAESKey") from exc
+
+
+def handle_post(account: OfficialAccount, query: Any, body: bytes) -> str:
+    """A pushed message or event → the response body (reply XML or ``success``)."""
+    if len(body) > max_body_bytes():
+        raise Rejected(400, "body too large")
+    _check_url_signature(account, query)
+    try:
+        outer = parse_xml(body)
+    except InvalidXML as exc:
+        raise Rejected(400, f"invalid XML: {exc}") from exc
+    encrypted = query.get("encrypt_type", "").lower() == "aes"
+    mc = None
+    if encrypted:
+        mc = message_crypto(account)
+        ciphertext = outer.get("Encrypt")
+        if not isinstance(ciphertext, str) or not ciphertext:
+            raise Rejected(400, "no Encrypt element")
+        try:
+            plain = mc.decrypt_message(query.get("msg_signature", ""), query.get("timestamp", ""),
+                                       query.get("nonce", ""), ciphertext)
+        except (crypto.InvalidSignature, crypto.InvalidAppId) as exc:
+            raise Rejected(403, str(exc)) from exc
+        except crypto.CryptoError as exc:
+            raise Rejected(400, f"cannot decrypt: {exc}") from exc
+        try:
+            message = parse_xml(plain)
+        except InvalidXML as exc:
+            raise Rejected(400, f"invalid inner XML: {exc}") from exc
+    else:
+        message = outer
+    for required in ("FromUserName", "MsgType", "CreateTime"):
+        if not isinstance(message.get(required), str) or not message[required]:
+            raise Rejected(400, f"missing {required}")
+    reply_xml = ingest(account, message)
+    if reply_xml is None:
+        return "success"
+    return mc.encrypt_reply(reply_xml) if mc is not None else reply_xml
+
+
+def event_kind(message: dict[str, Any]) -> str:
+    msg_type = str(message.get("MsgType", ""))
+    if msg_type == "event":
+        return str(message.get("Event", "")).lower()
+    return msg_type.lower()
+
+
+def dedup_key(message: dict[str, Any]) -> str:
+    """MsgId for messages; FromUserName + CreateTime + Event for events (WECHAT.md §4)."""
+    msg_id = message.get("MsgId")
+    if isinstance(msg_id, str) and msg_id:
+        return f"m:{msg_id}"[:160]
+    return f"e:{message.get('FromUserName', '')}:{message.get('CreateTime', '')}:" \
+           f"{message.get('Event', '')}"[:160]
+
+
+def _scene(kind: str, event_key: str) -> str:
+    if kind == "subscribe":
+        return event_key.removeprefix("qrscene_") if event_key.startswith("qrscene_") else ""
+    return event_key if kind == "scan" else ""
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def ingest(account: OfficialAccount, message: dict[str, Any]) -> str | None:
+    """Store the event once, run its handlers, return the passive reply XML (or None)."""
+    key = dedup_key(message)
+    rkey = kv.key("dedup", account.appid, key)
+    redis_ok = True
+    try:
+        if not kv.client().set(rkey, "", nx=True, ex=DEDUP_TTL):
+            return kv.client().get(rkey) or None  # a retry: the first delivery's reply, if any
+    except Exception:  # noqa: BLE001 - Redis down: the database constraint still dedups
+        log.warning("dedup key unavailable; relying on the database", exc_info=True)
+        redis_ok = False
+    try:
+        reply_xml = _store_and_dispatch(account, message, key)
+    except BaseException:
+        if redis_ok:  # let WeChat's retry try again
+            try:
+                kv.client().delete(rkey)
+            except Exception:  # noqa: BLE001
+                log.warning("could not release dedup key %s", rkey, exc_info=True)
+        raise
+    if reply_xml and redis_ok:
+        try:
+            kv.client().set(rkey, reply_xml, ex=DEDUP_TTL, xx=True)
+        except Exception:  # noqa: BLE001
+            log.warning("could not keep the reply for retries", exc_info=True)
+    return reply_xml
+
+
+def _store_and_dispatch(account: OfficialAccount, message: dict[str, Any], key: str) -> str | None:
+    kind = event_kind(message)
+    openid = str(message.get("FromUserName", ""))[:64]
+    event_key = message.get("EventKey")
+    event_key = event_key if isinstance(event_key, str) else ""
+    now = timezone.now()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                event = Event.objects.create(
+                    team_id=account.team_id, account=account, openid=openid,
+                    msg_type=str(message.get("MsgType", ""))[:32],
+                    event=str(message.get("Event", ""))[:64] if message.get("MsgType") == "event" else "",
+                    event_key=event_key[:255], payload=message,
+                    create_time=_int_or_none(message.get("CreateTime")), dedup_key=key,
+                    received_at=now,
+                )
+        except IntegrityError:
+            log.info("duplicate push %s for %s ignored", key, account.appid)
+            return None
+        OfficialAccount.objects.filter(pk=account.pk).exclude(
+            last_event_at__gte=now - LAST_EVENT_RESOLUTION).update(last_event_at=now)
+        ctx = EventContext(account=account, event=event, message=message, kind=kind, openid=openid,
+                           scene=_scene(kind, event_key))
+        reply = registry.dispatch(ctx)
+    if reply is None:
+        return None
+    if not isinstance(reply, Reply):
+        log.error("a handler returned %r instead of a Reply; answering success", type(reply))
+        return None
+    return reply.render(to_user=openid, from_user=str(message.get("ToUserName", "")))

@@ -1,0 +1,115 @@
+"""Event handlers registered by feature apps; ``wechat`` itself imports none of them.
+
+A feature app registers in a ``wechat_handlers`` module (imported by the gateway's
+``AppConfig.ready`` for every installed app) or anywhere imported at startup::
+
+    from mediabao.wechat.registry import on
+
+    @on("subscribe", "SCAN")
+    def remember_scene(ctx: EventContext) -> Reply | None: ...
+
+Keys are event names for ``MsgType=event`` (``subscribe``, ``unsubscribe``, ``scan``,
+``click``, ``view``, ``templatesendjobfinish``…, case-insensitive) and message types
+otherwise (``text``, ``image``, ``voice``…); ``*`` receives everything. Handlers run
+inline, in order of ``priority`` then registration, each in its own savepoint inside
+the callback's transaction: a failing handler is logged and rolled back alone, the
+others and the reply go on. The first non-``None`` reply wins. Slow work belongs on
+the queue: ``ctx.defer(task, *args)`` sends it once the event is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+
+if TYPE_CHECKING:
+    from mediabao.wechat.messages import Reply
+    from mediabao.wechat.models import Event, OfficialAccount
+
+log = logging.getLogger(__name__)
+ANY = "*"
+
+
+@dataclass
+class EventContext:
+    """What a handler gets: the account, the stored event and the parsed message."""
+
+    account: OfficialAccount
+    event: Event
+    message: dict[str, Any]
+    kind: str
+    openid: str
+    #: For subscribe/SCAN from a parametric QR code: the scene without ``qrscene_``.
+    scene: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def defer(self, task: Any, *args: Any, **kwargs: Any) -> None:
+        """Queue a Celery task after the event is committed (never lose, never run early)."""
+        transaction.on_commit(lambda: task.delay(*args, **kwargs))
+
+
+Handler = Callable[[EventContext], "Reply | None"]
+
+
+@dataclass(order=True)
+class _Entry:
+    priority: int
+    seq: int
+    func: Handler = field(compare=False)
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[_Entry]] = {}
+        self._seq = 0
+
+    def on(self, *kinds: str, priority: int = 100) -> Callable[[Handler], Handler]:
+        """Decorator: run ``func`` for these event kinds (lower priority runs first)."""
+        if not kinds:
+            raise ValueError("name at least one event kind, or '*'")
+
+        def deco(func: Handler) -> Handler:
+            for kind in kinds:
+                self.register(kind, func, priority=priority)
+            return func
+
+        return deco
+
+    def register(self, kind: str, func: Handler, *, priority: int = 100) -> None:
+        entries = self._handlers.setdefault(kind.lower(), [])
+        if any(e.func is func for e in entries):
+            return  # re-imports (autoreload, tests) must not register twice
+        self._seq += 1
+        entries.append(_Entry(priority, self._seq, func))
+        entries.sort()
+
+    def unregister(self, func: Handler) -> None:
+        for entries in self._handlers.values():
+            entries[:] = [e for e in entries if e.func is not func]
+
+    def handlers_for(self, kind: str) -> list[Handler]:
+        entries = sorted(self._handlers.get(kind.lower(), []) + self._handlers.get(ANY, []))
+        return [e.func for e in entries]
+
+    def dispatch(self, ctx: EventContext) -> Reply | None:
+        """Run every handler of ``ctx.kind``; return the first reply. Never raises."""
+        reply = None
+        for func in self.handlers_for(ctx.kind):
+            try:
+                with transaction.atomic():
+                    result = func(ctx)
+            except Exception:
+                log.exception("WeChat handler %s failed for %s event %s",
+                              getattr(func, "__qualname__", func), ctx.kind, ctx.event.pk)
+                continue
+            if reply is None and result is not None:
+                reply = result
+        return reply
+
+
+registry = Registry()
+on = registry.on
