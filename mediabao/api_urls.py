@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from mediabao.accounts import api as accounts_api
+from mediabao.fans import api as fans_api
 from mediabao.wechat import api as wechat_api
 
 router = DefaultRouter(trailing_slash=True)
@@ -13,6 +14,8 @@ router.register("members", accounts_api.MemberViewSet, basename="member")
 router.register("invitations", accounts_api.InvitationViewSet, basename="invitation")
 router.register("tokens", accounts_api.ApiTokenViewSet, basename="token")
 router.register("accounts", wechat_api.OfficialAccountViewSet, basename="account")
+router.register("fans", fans_api.FanViewSet, basename="fan")
+router.register("fan-syncs", fans_api.FanSyncViewSet, basename="fan-sync")
 
 urlpatterns = [
     path("me/", accounts_api.MeView.as_view(), name="me"),

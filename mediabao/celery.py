@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
@@ -16,6 +17,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 HEARTBEAT_KEY = "mediabao:worker-heartbeat:{}"
+WORKERS_KEY = "mediabao:workers"
 _stop = threading.Event()
 
 
@@ -28,9 +30,11 @@ def _beat_loop(hostname: str) -> None:
     while not _stop.is_set():
         try:
             cache.set(HEARTBEAT_KEY.format(hostname), "alive", timeout=interval * 3)
-            registry = set(cache.get("mediabao:workers") or ())
-            registry.add(hostname)
-            cache.set("mediabao:workers", sorted(registry), timeout=None)
+            # Names seen recently; a worker silent for an hour is forgotten.
+            now = time.time()
+            seen = cache.get(WORKERS_KEY) or {}
+            seen = {name: at for name, at in seen.items() if now - at < 3600} | {hostname: now}
+            cache.set(WORKERS_KEY, seen, timeout=None)
         except Exception:  # noqa: BLE001,S110 - Redis down: health shows it, the worker keeps going
             pass
         _stop.wait(interval)

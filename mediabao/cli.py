@@ -15,6 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from mediabao.envutil import env_int
+
 log = logging.getLogger("mediabao.up")
 
 
@@ -35,11 +37,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
                                      description="Run MediaBao: database, Redis, web, worker, "
                                                  "beat and the WeChat simulator.")
     parser.add_argument("--host", default=os.environ.get("MEDIABAO_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("MEDIABAO_PORT", "8000")))
-    parser.add_argument("--web-workers", type=int,
-                        default=int(os.environ.get("MEDIABAO_WEB_WORKERS", "2")))
+    parser.add_argument("--port", type=int, default=env_int("MEDIABAO_PORT", 8000))
+    parser.add_argument("--web-workers", type=int, default=env_int("MEDIABAO_WEB_WORKERS", 2))
     parser.add_argument("--worker-concurrency", type=int,
-                        default=int(os.environ.get("MEDIABAO_WORKER_CONCURRENCY", "2")))
+                        default=env_int("MEDIABAO_WORKER_CONCURRENCY", 2))
     parser.add_argument("--no-wxsim", action="store_true", help="do not run the simulator")
     return parser.parse_args(argv)
 
@@ -85,8 +86,7 @@ def up(argv: list[str]) -> int:
         if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
             log.info("starting embedded PostgreSQL and Redis under %s", data_dir)
             pg, rd, urls = embedded.start_servers(
-                data_dir, int(os.environ.get("MEDIABAO_PG_PORT", "0")),
-                int(os.environ.get("MEDIABAO_REDIS_PORT", "0")))
+                data_dir, env_int("MEDIABAO_PG_PORT", 0), env_int("MEDIABAO_REDIS_PORT", 0))
             servers = [rd, pg]
             os.environ.setdefault("DATABASE_URL", urls.database_url)
             os.environ.setdefault("REDIS_URL", urls.redis_url)

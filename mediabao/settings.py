@@ -65,6 +65,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep our LOGGING (JSON lines) in workers and beat
 WORKER_HEARTBEAT_SECONDS = env_int("MEDIABAO_WORKER_HEARTBEAT_SECONDS", 10)
 
 # --- Apps --------------------------------------------------------------------------
@@ -77,6 +78,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -87,6 +89,7 @@ INSTALLED_APPS = [
     "mediabao.core",
     "mediabao.accounts",
     "mediabao.wechat",
+    "mediabao.fans",
     "mediabao.web",
 ]
 
@@ -182,9 +185,10 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool(
-    "MEDIABAO_BEHIND_PROXY", False
-) else None
+# Behind a reverse proxy (nginx, a load balancer): trust its X-Forwarded-Proto and the
+# last X-Forwarded-For hop it appends (login throttling counts per client address).
+MEDIABAO_BEHIND_PROXY = env_bool("MEDIABAO_BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if MEDIABAO_BEHIND_PROXY else None
 X_FRAME_OPTIONS = "DENY"
 CSRF_FAILURE_VIEW = "mediabao.web.views.csrf_failure"
 CONTENT_SECURITY_POLICY = {

@@ -3,12 +3,14 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from mediabao.core.health import healthz
+from mediabao.core.health import healthz, livez
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="web:dashboard", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("livez", livez, name="livez"),
     path("accounts/", include("mediabao.accounts.urls")),
+    path("console/fans/", include("mediabao.fans.urls")),
     path("console/", include("mediabao.web.urls")),
     path("api/v1/", include(("mediabao.api_urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

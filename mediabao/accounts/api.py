@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import PermissionDenied
@@ -54,7 +55,7 @@ class InvitationSerializer(serializers.ModelSerializer):
 
     def validate_role(self, value: str) -> str:
         if value not in (Role.ADMIN, Role.MEMBER):
-            raise serializers.ValidationError("An invitation can grant the admin or member role.")
+            raise serializers.ValidationError(_("An invitation can grant the admin or member role."))
         return value
 
 
@@ -81,6 +82,7 @@ class MeView(APIView):
 
 class TeamViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = TeamSerializer
+    queryset = Team.objects.none()
 
     def get_queryset(self):
         return selectors.teams_of(self.request.user)
@@ -98,6 +100,7 @@ class InvitationViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.CreateMod
                         mixins.DestroyModelMixin, viewsets.GenericViewSet):
     serializer_class = InvitationSerializer
     scoped_model = Invitation
+    queryset = Invitation.objects.none()
     permission_classes = [IsTeamManager]
 
     def get_base_queryset(self):
@@ -122,6 +125,7 @@ class ApiTokenViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.CreateModel
 
     serializer_class = ApiTokenSerializer
     scoped_model = ApiToken
+    queryset = ApiToken.objects.none()
 
     def get_base_queryset(self):
         return ApiToken.objects.filter(user=self.request.user)

@@ -6,3 +6,6 @@ class AccountsConfig(AppConfig):
     name = "mediabao.accounts"
     label = "accounts"
     verbose_name = _("Accounts and teams")
+
+    def ready(self) -> None:
+        from mediabao.accounts import schema  # noqa: F401 - registers the OpenAPI extension

@@ -56,4 +56,13 @@ def reset(ip: str, username: str) -> None:
 
 
 def client_ip(request) -> str:
+    """The client's address; behind our reverse proxy, the one it appended to X-Forwarded-For.
+
+    Only the last hop is trusted: earlier entries are whatever the client sent.
+    """
+    if settings.MEDIABAO_BEHIND_PROXY:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1][:64]
     return request.META.get("REMOTE_ADDR", "") or "unknown"

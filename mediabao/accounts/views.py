@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -127,6 +128,7 @@ def team_settings(request: HttpRequest) -> HttpResponse:
         "new_invite_url": request.build_absolute_uri(
             reverse("accounts:invite", args=[new_invite_key])) if new_invite_key else None,
         "new_token_key": new_token_key,
+        "invitation_days": settings.INVITATION_VALID_DAYS,
     }
     return render(request, "accounts/team.html", context)
 

@@ -13,7 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from mediabao.celery import HEARTBEAT_KEY
+from mediabao.celery import HEARTBEAT_KEY, WORKERS_KEY
 
 
 def _timed(check: Callable[[], dict]) -> dict:
@@ -54,7 +54,7 @@ def check_broker() -> dict:
 
 
 def check_workers() -> dict:
-    names = cache.get("mediabao:workers") or []
+    names = list(cache.get(WORKERS_KEY) or {})
     alive = [name for name in names if cache.get(HEARTBEAT_KEY.format(name))]
     if not alive:
         return {"status": "down", "error": "no worker heartbeat", "alive": 0}
@@ -81,3 +81,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if advisory:
         body["advisory"] = advisory
     return JsonResponse(body, status=200 if ok else 503)
+
+
+@never_cache
+@require_GET
+def livez(request: HttpRequest) -> JsonResponse:
+    """Liveness of this web process alone, for load balancers: no database, no workers."""
+    return JsonResponse({"status": "ok"})

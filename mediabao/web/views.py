@@ -13,9 +13,6 @@ from mediabao.web import selectors
 
 # Console sections whose features are still being built; each page says so plainly.
 UPCOMING = {
-    "fans": (gettext_lazy("Fans"), gettext_lazy(
-        "Follower sync, fan profiles and the 48-hour interaction window arrive with the "
-        "WeChat gateway.")),
     "messages": (gettext_lazy("Messages"), gettext_lazy(
         "Template and customer-service messages, bulk send jobs and schedules (SOP).")),
     "campaigns": (gettext_lazy("Campaigns"), gettext_lazy(

@@ -25,7 +25,9 @@ def test_healthz_is_503_without_a_worker_heartbeat(client):
 
 
 def test_healthz_is_ok_with_a_fresh_heartbeat_and_down_when_it_expires(client):
-    cache.set("mediabao:workers", ["w1@host"], timeout=None)
+    import time
+
+    cache.set("mediabao:workers", {"w1@host": time.time()}, timeout=None)
     cache.set(HEARTBEAT_KEY.format("w1@host"), "alive", timeout=30)
     assert client.get("/healthz").status_code == 200
     cache.delete(HEARTBEAT_KEY.format("w1@host"))
@@ -70,3 +72,8 @@ def test_log_format_setting_selects_json(monkeypatch):
                          timeout=60)
     line = [ln for ln in out.stderr.splitlines() if "hello" in ln][-1]
     assert json.loads(line)["message"] == "hello"
+
+
+def test_livez_needs_no_worker(client):
+    response = client.get("/livez")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
