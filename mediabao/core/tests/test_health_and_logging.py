@@ -77,3 +77,14 @@ def test_log_format_setting_selects_json(monkeypatch):
 def test_livez_needs_no_worker(client):
     response = client.get("/livez")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_deploy_check_names_missing_production_settings(settings, monkeypatch):
+    from mediabao.core.checks import production_settings
+
+    settings.PRODUCTION = True
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgres://x/y")
+    ids = [(w.id, w.msg.split()[0]) for w in production_settings(None)]
+    assert ("mediabao.W002", "SECRET_KEY") in ids
+    assert ("mediabao.W002", "DATABASE_URL") not in ids
