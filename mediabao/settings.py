@@ -243,6 +243,12 @@ WXSIM_ENABLED = env_bool("WXSIM_ENABLED", _sim == WECHAT_API_BASE)
 WEB_PORT = env_int("MEDIABAO_PORT", 8000)
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{WEB_PORT}").rstrip("/")
 EVENT_RETENTION_DAYS = env_int("MEDIABAO_EVENT_RETENTION_DAYS", 90)
+# Third-party platform (开放平台 component). Unset: only developer mode is offered.
+# In the sandbox, `mediabao up` registers a demo component in wxsim and sets these.
+WECHAT_COMPONENT_APPID = os.environ.get("WECHAT_COMPONENT_APPID", "")
+WECHAT_COMPONENT_SECRET = os.environ.get("WECHAT_COMPONENT_SECRET", "")
+WECHAT_COMPONENT_TOKEN = os.environ.get("WECHAT_COMPONENT_TOKEN", "")
+WECHAT_COMPONENT_AES_KEY = os.environ.get("WECHAT_COMPONENT_AES_KEY", "")
 
 # --- Logging -----------------------------------------------------------------------
 LOG_FORMAT = os.environ.get("MEDIABAO_LOG_FORMAT", "text")  # "text" or "json"

@@ -10,6 +10,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("livez", livez, name="livez"),
     path("accounts/", include("mediabao.accounts.urls")),
+    path("wechat/component/", include("mediabao.wechat.component_urls")),
     path("console/fans/", include("mediabao.fans.urls")),
     path("console/", include("mediabao.web.urls")),
     path("api/v1/", include(("mediabao.api_urls", "api"), namespace="api")),

@@ -83,3 +83,34 @@ def api(api_token) -> APIClient:
 def console(client, owner):
     client.force_login(owner)
     return client
+
+
+# --- the WeChat simulator ----------------------------------------------------------------
+@pytest.fixture(scope="session")
+def _wxsim():
+    from wxsim.testing import run_wxsim
+
+    with run_wxsim() as running:
+        yield running
+
+
+@pytest.fixture
+def wxsim(_wxsim, settings):
+    """A clean simulator that the platform's WECHAT_* hosts point at; quick retries."""
+    from mediabao.wechat.tokens import token_store
+
+    _wxsim.client.reset()
+    _wxsim.client.set_push(timeout=5, retries=3)
+    settings.WECHAT_API_BASE = settings.WECHAT_MP_BASE = settings.WECHAT_OPEN_BASE = _wxsim.base_url
+    settings.WECHAT_RETRY_BASE_SECONDS = 0.01
+    settings.WECHAT_RETRY_CAP_SECONDS = 0.05
+    token_store.cache_clear()
+    yield _wxsim
+    _wxsim.client.clear_faults()
+    token_store.cache_clear()
+
+
+@pytest.fixture
+def sim(wxsim):
+    """wxsim's control client (accounts, fans, inboxes, faults, clock)."""
+    return wxsim.client

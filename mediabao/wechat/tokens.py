@@ -62,8 +62,12 @@ def fetch_developer_token(credentials: Credentials) -> tuple[str, int]:
 def fetch_token(credentials: Credentials) -> tuple[str, int]:
     if credentials.mode == "developer":
         return fetch_developer_token(credentials)
-    # Component (third-party platform) accounts refresh through api_authorizer_token;
-    # that flow is not built yet.
+    from mediabao.wechat import component
+
+    if credentials.mode == component.COMPONENT_MODE:  # the platform's own component token
+        return component.fetch_component_token(component.config())
+    if credentials.mode == "component":  # an account authorized to the platform
+        return component.fetch_authorizer_token(credentials.appid)
     raise WeChatError(errmsg=f"no token fetcher for {credentials.mode} accounts")
 
 
