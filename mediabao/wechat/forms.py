@@ -21,3 +21,12 @@ class DeveloperAccountForm(BootstrapMixin, forms.Form):
                             help_text=_("The Token you enter under Server configuration in WeChat."))
     encoding_aes_key = forms.CharField(label=_("EncodingAESKey"), min_length=43, max_length=43,
                                        widget=forms.PasswordInput(render_value=False))
+
+    def add_error(self, field, error) -> None:
+        """Errors found after validation (WeChat's answer) mark their field invalid too."""
+        super().add_error(field, error)
+        for name in self.errors:
+            if name in self.fields:
+                widget = self.fields[name].widget
+                if "is-invalid" not in widget.attrs.get("class", ""):
+                    widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
