@@ -52,10 +52,29 @@ def max_body_bytes() -> int:
     return int(getattr(settings, "WECHAT_CALLBACK_MAX_BYTES", MAX_BODY_BYTES))
 
 
+def callback_keys(account: OfficialAccount) -> tuple[str, str, str]:
+    """(Token, EncodingAESKey, appid in the ciphertext trailer) that sign this account's pushes.
+
+    Developer mode: the account's own. Authorized to our third-party platform: WeChat
+    signs and encrypts with the platform's token and key, and the trailer carries the
+    component appid (WECHAT.md §1.10).
+    """
+    if account.auth_mode == OfficialAccount.AuthMode.COMPONENT:
+        from mediabao.wechat import component
+
+        try:
+            cfg = component.config()
+        except component.ComponentNotConfigured as exc:
+            raise Rejected(403, "the third-party platform is not configured") from exc
+        return cfg.token, cfg.aes_key, cfg.appid
+    return account.callback_token or "", account.encoding_aes_key or "", account.appid
+
+
 def _token(account: OfficialAccount) -> str:
-    if not account.callback_token:
+    token = callback_keys(account)[0]
+    if not token:
         raise Rejected(403, "the account has no callback token")
-    return account.callback_token
+    return token
 
 
 def _check_url_signature(account: OfficialAccount, query: Any) -> None:
@@ -73,8 +92,11 @@ def verify_url(account: OfficialAccount, query: Any) -> str:
 
 
 def message_crypto(account: OfficialAccount) -> crypto.MessageCrypto:
+    token, aes_key, trailer_appid = callback_keys(account)
+    if not token:
+        raise Rejected(403, "the account has no callback token")
     try:
-        return crypto.MessageCrypto(_token(account), account.encoding_aes_key or "", account.appid)
+        return crypto.MessageCrypto(token, aes_key, trailer_appid)
     except crypto.CryptoError as exc:
         raise Rejected(403, "the account has no valid EncodingAESKey") from exc
 

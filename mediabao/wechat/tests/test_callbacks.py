@@ -259,3 +259,31 @@ def test_a_handler_returning_garbage_still_answers_success(push, account, handle
         return "not a reply"
 
     assert push.plain(text_message(account)).content == b"success"
+
+
+COMPONENT = {"WECHAT_COMPONENT_APPID": "wxcomponent00000001", "WECHAT_COMPONENT_SECRET": "s" * 32,
+             "WECHAT_COMPONENT_TOKEN": "componenttoken",
+             "WECHAT_COMPONENT_AES_KEY": "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"}
+
+
+def test_an_authorized_account_is_pushed_with_the_platforms_keys(client, account, settings, seen):
+    for name, value in COMPONENT.items():
+        setattr(settings, name, value)
+    OfficialAccount.objects.filter(pk=account.pk).update(auth_mode=OfficialAccount.AuthMode.COMPONENT)
+    account.refresh_from_db()
+    platform = OfficialAccount(appid=account.appid, callback_token=COMPONENT["WECHAT_COMPONENT_TOKEN"],
+                               encoding_aes_key=COMPONENT["WECHAT_COMPONENT_AES_KEY"])
+    push = Push(client, platform, appid_in_trailer=COMPONENT["WECHAT_COMPONENT_APPID"])
+    assert push.safe(text_message(account)).content == b"success"
+    assert Event.objects.count() == 1 and seen
+    # The account's own keys (or the account's appid in the trailer) are not the platform's.
+    assert Push(client, account).safe(text_message(account, msg_id=2)).status_code == 403
+    wrong_trailer = Push(client, platform)
+    assert wrong_trailer.safe(text_message(account, msg_id=3)).status_code == 403
+
+
+def test_an_authorized_account_without_platform_settings_is_refused(push, account, settings):
+    settings.WECHAT_COMPONENT_APPID = ""
+    OfficialAccount.objects.filter(pk=account.pk).update(auth_mode=OfficialAccount.AuthMode.COMPONENT)
+    assert push.safe(text_message(account)).status_code == 403
+    assert Event.objects.count() == 0
