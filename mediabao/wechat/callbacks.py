@@ -16,6 +16,7 @@ an answer when only our first response was slow.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -168,14 +169,40 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
+PENDING, DONE, REPLIED = "P", "S", "R"
+
+
+def duplicate_wait_seconds() -> float:
+    """How long a retry waits for the first delivery's reply (well inside WeChat's 5 s)."""
+    return float(getattr(settings, "WECHAT_DUPLICATE_WAIT_SECONDS", 2.5))
+
+
+def _answer_of_first_delivery(rkey: str) -> str | None:
+    """A retry arrived: wait (bounded) for the first delivery and give the same answer."""
+    deadline = time.monotonic() + duplicate_wait_seconds()
+    client = kv.client()
+    while True:
+        state = client.get(rkey) or ""
+        if state.startswith(REPLIED):
+            return state[1:]
+        if state != PENDING or time.monotonic() >= deadline:
+            return None  # done without reply, released, expired, or still busy: "success"
+        time.sleep(0.05)
+
+
 def ingest(account: OfficialAccount, message: dict[str, Any]) -> str | None:
-    """Store the event once, run its handlers, return the passive reply XML (or None)."""
+    """Store the event once, run its handlers, return the passive reply XML (or None).
+
+    The dedup key holds the delivery's state: pending, done, or done with this reply.
+    A retry of a delivery that is still being processed waits briefly for it, so the
+    fan gets the reply even when only our first answer was too slow for WeChat.
+    """
     key = dedup_key(message)
     rkey = kv.key("dedup", account.appid, key)
     redis_ok = True
     try:
-        if not kv.client().set(rkey, "", nx=True, ex=DEDUP_TTL):
-            return kv.client().get(rkey) or None  # a retry: the first delivery's reply, if any
+        if not kv.client().set(rkey, PENDING, nx=True, ex=DEDUP_TTL):
+            return _answer_of_first_delivery(rkey)
     except Exception:  # noqa: BLE001 - Redis down: the database constraint still dedups
         log.warning("dedup key unavailable; relying on the database", exc_info=True)
         redis_ok = False
@@ -188,9 +215,9 @@ def ingest(account: OfficialAccount, message: dict[str, Any]) -> str | None:
             except Exception:  # noqa: BLE001
                 log.warning("could not release dedup key %s", rkey, exc_info=True)
         raise
-    if reply_xml and redis_ok:
+    if redis_ok:
         try:
-            kv.client().set(rkey, reply_xml, ex=DEDUP_TTL, xx=True)
+            kv.client().set(rkey, REPLIED + reply_xml if reply_xml else DONE, ex=DEDUP_TTL, xx=True)
         except Exception:  # noqa: BLE001
             log.warning("could not keep the reply for retries", exc_info=True)
     return reply_xml

@@ -20,6 +20,7 @@ the queue: ``ctx.defer(task, *args)`` sends it once the event is committed.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ANY = "*"
+SLOW_HANDLER_SECONDS = 0.5
 
 
 @dataclass
@@ -99,6 +101,7 @@ class Registry:
         """Run every handler of ``ctx.kind``; return the first reply. Never raises."""
         reply = None
         for func in self.handlers_for(ctx.kind):
+            started = time.monotonic()
             try:
                 with transaction.atomic():
                     result = func(ctx)
@@ -106,6 +109,11 @@ class Registry:
                 log.exception("WeChat handler %s failed for %s event %s",
                               getattr(func, "__qualname__", func), ctx.kind, ctx.event.pk)
                 continue
+            finally:
+                took = time.monotonic() - started
+                if took > SLOW_HANDLER_SECONDS:  # WeChat gives up after 5 s: move it to the queue
+                    log.warning("WeChat handler %s took %.2fs for %s; defer slow work with ctx.defer",
+                                getattr(func, "__qualname__", func), took, ctx.kind)
             if reply is None and result is not None:
                 reply = result
         return reply

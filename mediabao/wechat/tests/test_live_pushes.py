@@ -13,7 +13,7 @@ import pytest
 from django.db import connections
 
 from mediabao.wechat.client import WeChatClient
-from mediabao.wechat.messages import TextReply
+from mediabao.wechat.messages import Article, ImageReply, NewsReply, TextReply
 from mediabao.wechat.models import Event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,9 +73,30 @@ def test_a_slow_first_answer_and_wechats_retries_store_the_event_once(live, sim,
     def slow(ctx):
         hits.append(ctx.event.pk)
         time.sleep(1.2)
+        return TextReply("久等了")
 
     openid = sim.create_fans(account.appid, 1)[0]
     result = sim.fan_send_text(account.appid, openid, "慢一点")
     assert len(result["attempts"]) >= 2  # WeChat retried while we were still working
-    time.sleep(1.5)  # let the first delivery finish
+    # A later retry got the first delivery's reply, so the fan is answered once.
+    assert result["status"] == "reply", result
+    assert [m["content"] for m in sim.inbox(account.appid, openid)] == ["久等了"]
+    time.sleep(0.3)
     assert Event.objects.count() == 1 and len(hits) == 1
+
+
+@pytest.mark.parametrize(("reply", "expected"), [
+    (ImageReply("MEDIA_ID_1"), {"msgtype": "image", "media_id": "MEDIA_ID_1"}),
+    (NewsReply([Article("新品", "点击查看", "http://p/1.jpg", "http://u/1")]),
+     {"msgtype": "news", "articles": [{"title": "新品", "description": "点击查看",
+                                      "picurl": "http://p/1.jpg", "url": "http://u/1"}]}),
+])
+def test_image_and_news_replies_are_accepted_by_wechat(live, sim, account, handlers, reply, expected):
+    @handlers.on("click")
+    def menu(ctx):
+        return reply
+
+    openid = sim.create_fans(account.appid, 1)[0]
+    assert sim.fan_click(account.appid, openid, "MENU_1")["status"] == "reply"
+    got = sim.inbox(account.appid, openid)[-1]
+    assert {k: got[k] for k in expected} == expected
