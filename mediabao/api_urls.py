@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from mediabao.accounts import api as accounts_api
 from mediabao.fans import api as fans_api
+from mediabao.keywords import api as keywords_api
 from mediabao.wechat import api as wechat_api
 
 router = DefaultRouter(trailing_slash=True)
@@ -16,6 +17,7 @@ router.register("tokens", accounts_api.ApiTokenViewSet, basename="token")
 router.register("accounts", wechat_api.OfficialAccountViewSet, basename="account")
 router.register("fans", fans_api.FanViewSet, basename="fan")
 router.register("fan-syncs", fans_api.FanSyncViewSet, basename="fan-sync")
+router.register("keyword-rules", keywords_api.KeywordRuleViewSet, basename="keyword-rule")
 
 urlpatterns = [
     path("me/", accounts_api.MeView.as_view(), name="me"),

@@ -6,15 +6,24 @@ from django import forms
 
 
 class BootstrapMixin:
-    """Give every widget Bootstrap's classes, and mark invalid fields once bound."""
+    """Give every widget Bootstrap's classes, and mark invalid fields after validation.
+
+    The invalid marking happens in ``full_clean`` (not ``__init__``): validating in
+    ``__init__`` would run before subclasses narrow their querysets to the team.
+    """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for name, field in self.fields.items():
+        for field in self.fields.values():
             widget = field.widget
             css = "form-select" if isinstance(widget, forms.Select) else "form-control"
             if isinstance(widget, forms.CheckboxInput):
                 css = "form-check-input"
-            if self.is_bound and name in self.errors:
-                css += " is-invalid"
             widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        for name in self.errors:
+            if name in self.fields:
+                widget = self.fields[name].widget
+                widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()

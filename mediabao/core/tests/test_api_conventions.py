@@ -52,3 +52,16 @@ def test_request_id_is_echoed_and_generated(api):
 def test_forged_request_id_is_replaced(api):
     response = api.get("/api/v1/me/", HTTP_X_REQUEST_ID="<script>alert(1)</script>")
     assert response["X-Request-ID"] != "<script>alert(1)</script>"
+
+
+def test_forms_validate_against_querysets_narrowed_after_init(team_a, team_b):
+    """Regression: the Bootstrap mixin must not validate before a form narrows its choices."""
+    from mediabao.keywords.forms import KeywordRuleForm
+    from mediabao.wechat.models import OfficialAccount
+
+    other = OfficialAccount.objects.create(team=team_b, appid="wxforms00000000001", name="B")
+    form = KeywordRuleForm({"account": other.pk, "keyword": "k", "match": "exact",
+                            "reply_type": "text", "text": "x", "position": 1},
+                           accounts=OfficialAccount.objects.for_team(team_a))
+    assert not form.is_valid() and "account" in form.errors
+    assert "is-invalid" in form.fields["account"].widget.attrs["class"]
