@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from mediabao.accounts import api as accounts_api
+from mediabao.channels import api as channels_api
 from mediabao.fans import api as fans_api
 from mediabao.keywords import api as keywords_api
 from mediabao.wechat import api as wechat_api
@@ -18,6 +19,7 @@ router.register("accounts", wechat_api.OfficialAccountViewSet, basename="account
 router.register("fans", fans_api.FanViewSet, basename="fan")
 router.register("fan-syncs", fans_api.FanSyncViewSet, basename="fan-sync")
 router.register("keyword-rules", keywords_api.KeywordRuleViewSet, basename="keyword-rule")
+router.register("channels", channels_api.ChannelViewSet, basename="channel")
 
 urlpatterns = [
     path("me/", accounts_api.MeView.as_view(), name="me"),

@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "mediabao.wechat",
     "mediabao.fans",
     "mediabao.keywords",
+    "mediabao.channels",
     "mediabao.web",
 ]
 
@@ -156,7 +157,6 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 default: bare domains in URL fields mean https
 
 # --- Static and media --------------------------------------------------------------
 STATIC_URL = "/static/"
