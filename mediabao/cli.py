@@ -91,6 +91,13 @@ def up(argv: list[str]) -> int:
             os.environ.setdefault("DATABASE_URL", urls.database_url)
             os.environ.setdefault("REDIS_URL", urls.redis_url)
 
+        wants_sim = (not args.no_wxsim and not os.environ.get("WECHAT_API_BASE")
+                     and importlib.util.find_spec("wxsim.__main__") is not None)
+        if wants_sim and not os.environ.get("WECHAT_COMPONENT_APPID"):
+            from mediabao.sandbox import component_credentials
+
+            os.environ.update(component_credentials(data_dir))  # children inherit them
+
         import django
         from django.conf import settings
         from django.core.management import call_command
@@ -105,8 +112,7 @@ def up(argv: list[str]) -> int:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         logs = data_dir / "log"
         py = sys.executable
-        wxsim_ok = (not args.no_wxsim and settings.WXSIM_ENABLED
-                    and importlib.util.find_spec("wxsim.__main__") is not None)
+        wxsim_ok = wants_sim and settings.WXSIM_ENABLED
         if wxsim_ok:
             supervisor.add(Child("wxsim", [py, "-m", "wxsim", "--host", "127.0.0.1", "--port",
                                            str(settings.WXSIM_PORT), "--state-file",
@@ -129,11 +135,22 @@ def up(argv: list[str]) -> int:
 
         url = f"http://{args.host}:{args.port}"
         _wait_healthy(url, supervisor, stop_requested)
+        demo_account = None
+        if wxsim_ok:
+            from mediabao.sandbox import prepare
+
+            try:
+                demo_account = prepare(f"http://127.0.0.1:{settings.WXSIM_PORT}")
+            except Exception as exc:  # noqa: BLE001 - the platform runs; the demo is a bonus
+                log.warning("the sandbox demo account could not be prepared: %s", exc)
         print(f"\nMediaBao is running: {url}/console/", flush=True)
         print(f"  API docs: {url}/api/docs/   health: {url}/healthz", flush=True)
         if wxsim_ok:
             print(f"  WeChat simulator (control API): http://127.0.0.1:{settings.WXSIM_PORT}/_sim/",
                   flush=True)
+        if demo_account:
+            print(f"  Sandbox: {demo_account} (authorized through the simulated third-party "
+                  "platform, followers syncing)", flush=True)
         if login:
             print(f"  Demo login (shown once): {login[0]} / {login[1]}", flush=True)
         print(f"  Logs: {logs}/   Stop: Ctrl-C\n", flush=True)

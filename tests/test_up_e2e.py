@@ -106,6 +106,8 @@ def test_up_prints_the_demo_login_and_is_healthy(platform):
     assert status == 200, body
     assert {name: c["status"] for name, c in body["components"].items()} == {
         "database": "ok", "redis": "ok", "broker": "ok", "worker": "ok"}
+    # the sandbox authorized a demo account through the simulated third-party platform
+    assert any("Sandbox: 媒体宝演示号" in line for line in platform.output), platform.output
     # the simulator runs as the default WeChat
     sim = next(line for line in platform.output if "WeChat simulator" in line).split()[-1]
     with urllib.request.urlopen(sim, timeout=5) as response:
@@ -133,7 +135,15 @@ def test_demo_login_works_in_chromium(platform):
             page.fill("input[name=password]", platform.login[1])
             page.click("#login-submit")
             page.wait_for_url(f"{platform.url}/console/")
-            assert page.locator("[data-count=accounts]").is_visible()
+            assert page.locator("[data-count=accounts]").inner_text() == "1"
+            # the demo account's 300 followers arrive through the worker's sync
+            for _ in range(60):
+                page.goto(f"{platform.url}/console/fans/")
+                if "300" in page.inner_text("#fan-count"):
+                    break
+                time.sleep(1)
+            assert "300" in page.inner_text("#fan-count")
+            page.goto(f"{platform.url}/console/")
             page.screenshot(path=str(shots / "console-dashboard.png"), full_page=True)
             # Swagger UI renders offline under the strict CSP (no inline scripts, no CDN)
             page.goto(f"{platform.url}/api/docs/")
