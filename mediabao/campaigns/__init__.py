@@ -1,0 +1,1 @@
+"""任务宝 (viral campaigns): activities, posters, participants, assists, rewards."""
