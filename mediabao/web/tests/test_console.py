@@ -28,7 +28,16 @@ def test_dashboard_shows_real_counts(console, team_a, team_b):
     OfficialAccount.objects.create(team=team_a, appid="wx2", name="二号",
                                    state=OfficialAccount.State.NEEDS_REAUTH)
     OfficialAccount.objects.create(team=team_b, appid="wx3", name="别人的")
+    from django.utils import timezone
+
+    from mediabao.fans import services as fans
+
+    one = OfficialAccount.objects.get(appid="wx1")
+    fans.record_subscribe(one, "o-1", timezone.now())
+    fans.record_subscribe(one, "o-2", timezone.now())
+    fans.record_unsubscribe(one, "o-2", timezone.now())
     page = console.get("/console/").content.decode()
+    assert 'data-count="fans">1<' in page
     assert 'data-count="accounts">2<' in page
     assert 'data-count="members">1<' in page
 
