@@ -1,0 +1,125 @@
+"""SOP (定时消息) and scheduled jobs on django-celery-beat's database schedule.
+
+A scheduled job gets a one-off clocked periodic task that starts it; a schedule gets
+a clocked (once) or crontab (daily, weekly, cron) task that fires
+``mediabao.messaging.fire_schedule``, which creates an ordinary job whose audience is
+computed at that moment. Beat's DatabaseScheduler runs a task whose time passed
+while it was down once at start, not once per missed occurrence.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
+
+from mediabao.messaging.models import Schedule, SendJob
+
+
+def _task_name(prefix: str, pk: int) -> str:
+    return f"messaging:{prefix}:{pk}"
+
+
+def schedule_job(job: SendJob) -> None:
+    clocked = ClockedSchedule.objects.create(clocked_time=job.scheduled_at)
+    PeriodicTask.objects.update_or_create(
+        name=_task_name("job", job.pk),
+        defaults={"task": "mediabao.messaging.start_job", "clocked": clocked, "one_off": True,
+                  "args": json.dumps([job.pk]), "enabled": True,
+                  "queue": settings.CELERY_TASK_DEFAULT_QUEUE})
+
+
+def unschedule_job(job: SendJob) -> None:
+    PeriodicTask.objects.filter(name=_task_name("job", job.pk)).delete()
+
+
+def crontab_fields(schedule: Schedule) -> dict[str, str]:
+    local = timezone.localtime(schedule.run_at)
+    if schedule.recurrence == Schedule.Recurrence.DAILY:
+        return {"minute": str(local.minute), "hour": str(local.hour), "day_of_week": "*",
+                "day_of_month": "*", "month_of_year": "*"}
+    if schedule.recurrence == Schedule.Recurrence.WEEKLY:
+        # Celery: 0 = Sunday; ours: 0 = Monday.
+        days = ",".join(str((int(d) + 1) % 7) for d in (schedule.weekdays or [local.weekday()]))
+        return {"minute": str(local.minute), "hour": str(local.hour), "day_of_week": days,
+                "day_of_month": "*", "month_of_year": "*"}
+    minute, hour, dom, month, dow = schedule.cron.split()
+    return {"minute": minute, "hour": hour, "day_of_month": dom, "month_of_year": month,
+            "day_of_week": dow}
+
+
+@transaction.atomic
+def sync_periodic_task(schedule: Schedule) -> None:
+    """Create or update the beat entry of a schedule (after each edit)."""
+    defaults = {"task": "mediabao.messaging.fire_schedule", "args": json.dumps([schedule.pk]),
+                "enabled": schedule.enabled, "queue": settings.CELERY_TASK_DEFAULT_QUEUE,
+                "clocked": None, "crontab": None, "one_off": False}
+    if schedule.recurrence == Schedule.Recurrence.ONCE:
+        defaults.update(clocked=ClockedSchedule.objects.create(clocked_time=schedule.run_at),
+                        one_off=True)
+    else:
+        defaults["crontab"], _ = CrontabSchedule.objects.get_or_create(
+            timezone=settings.TIME_ZONE, **crontab_fields(schedule))
+        defaults["start_time"] = schedule.run_at
+    task, _ = PeriodicTask.objects.update_or_create(name=_task_name("sop", schedule.pk),
+                                                    defaults=defaults)
+    if schedule.periodic_task_id != task.pk:
+        Schedule.objects.filter(pk=schedule.pk).update(periodic_task=task)
+        schedule.periodic_task = task
+
+
+def cancel(schedule: Schedule) -> None:
+    PeriodicTask.objects.filter(name=_task_name("sop", schedule.pk)).delete()
+    Schedule.objects.filter(pk=schedule.pk).update(enabled=False)
+
+
+def fire(schedule_id: int) -> SendJob | None:
+    from mediabao.messaging import services
+
+    with transaction.atomic():
+        schedule = Schedule.objects.select_for_update().select_related("account", "created_by") \
+            .filter(pk=schedule_id, enabled=True).first()
+        if schedule is None:
+            return None
+        now = timezone.now()
+        job = SendJob.objects.create(
+            team_id=schedule.team_id, created_by=schedule.created_by, account=schedule.account,
+            kind=schedule.kind, name=schedule.name, message=schedule.message,
+            fallback=schedule.fallback, audience=schedule.audience, schedule=schedule,
+            scheduled_at=now)
+        schedule.last_fired_at = now
+        if schedule.recurrence == Schedule.Recurrence.ONCE:
+            schedule.enabled = False
+        schedule.save(update_fields=["last_fired_at", "enabled"])
+    services.start_job(job)
+    return job
+
+
+def next_runs(schedule: Schedule, count: int = 5, after: datetime | None = None) -> list[datetime]:
+    """Upcoming firings (for the list and the calendar)."""
+    if not schedule.enabled:
+        return []
+    after = after or timezone.now()
+    if schedule.recurrence == Schedule.Recurrence.ONCE:
+        return [schedule.run_at] if schedule.run_at > after else []
+    from celery.schedules import crontab
+
+    fields = crontab_fields(schedule)
+    cron = crontab(minute=fields["minute"], hour=fields["hour"], day_of_week=fields["day_of_week"],
+                   day_of_month=fields["day_of_month"], month_of_year=fields["month_of_year"])
+    out: list[datetime] = []
+    cursor = max(after, schedule.run_at - (schedule.run_at - schedule.run_at))
+    tz = timezone.get_current_timezone()
+    cursor = timezone.localtime(cursor, tz)
+    for _ in range(count):
+        delta = cron.remaining_delta(cursor, tz=tz)
+        nxt = (delta[0] + delta[1]).replace(second=0, microsecond=0)
+        if nxt <= cursor:
+            nxt = cursor + (nxt - nxt)  # pragma: no cover
+        out.append(nxt)
+        cursor = nxt + timezone.timedelta(minutes=1)
+    return out

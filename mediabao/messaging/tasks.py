@@ -1,0 +1,74 @@
+"""Background work of the messaging app: job runners, recovery, notices, SOP firings."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="mediabao.messaging.run_job", acks_late=True)
+def run_job(job_id: int) -> str:
+    """One runner of a job; several share a job. Idempotent: a redelivery finds the rest."""
+    from mediabao.messaging import engine
+
+    return engine.run(job_id)
+
+
+@shared_task(name="mediabao.messaging.start_job", acks_late=True)
+def start_job(job_id: int) -> str:
+    """Start a scheduled job: its audience is computed now, at firing time."""
+    from mediabao.messaging import services
+    from mediabao.messaging.models import SendJob
+
+    job = SendJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return "gone"
+    return services.start_job(job).state
+
+
+@shared_task(name="mediabao.messaging.recover")
+def recover() -> int:
+    """Queue runners for every running job (after a restart, a dead worker's job goes on)."""
+    from mediabao.messaging import services
+    from mediabao.messaging.models import SendJob
+
+    ids = list(SendJob.objects.filter(state=SendJob.State.RUNNING).values_list("pk", flat=True))
+    for job_id in ids:
+        services.launch(job_id)
+    return len(ids)
+
+
+@worker_ready.connect
+def _recover_on_start(sender=None, **kwargs) -> None:
+    try:
+        recover.delay()
+    except Exception:  # noqa: BLE001 - the broker may be down; beat's recovery covers it
+        log.warning("could not queue job recovery", exc_info=True)
+
+
+@shared_task(name="mediabao.messaging.notify_operator")
+def notify_operator(job_id: int) -> str:
+    from mediabao.messaging import notify
+
+    return notify.job_stopped(job_id)
+
+
+@shared_task(name="mediabao.messaging.fire_schedule", acks_late=True)
+def fire_schedule(schedule_id: int) -> int | None:
+    """One SOP firing: an ordinary job with the audience of this moment."""
+    from mediabao.messaging import schedules
+
+    job = schedules.fire(schedule_id)
+    return job.pk if job else None
+
+
+@shared_task(name="mediabao.messaging.sync_templates")
+def sync_templates(account_id: int) -> int:
+    from mediabao.messaging import services
+    from mediabao.wechat.models import OfficialAccount
+
+    return services.sync_templates(OfficialAccount.objects.get(pk=account_id))
