@@ -64,7 +64,7 @@ def channel_create(request: HttpRequest) -> HttpResponse:
             return redirect("channels:detail", pk=channel.pk)
     return render(request, "channels/channel_form.html", {
         "form": form, "creating": True, "budgets": _budgets(request.team),
-    }, status=400 if form.is_bound and form.errors else 200)
+    })
 
 
 @login_required
@@ -75,8 +75,7 @@ def channel_edit(request: HttpRequest, pk: int) -> HttpResponse:
         services.update_channel(channel, name=form.cleaned_data["name"], note=form.cleaned_data["note"])
         messages.success(request, _("Promo code “%(name)s” saved.") % {"name": channel.name})
         return redirect("channels:detail", pk=channel.pk)
-    return render(request, "channels/channel_form.html", {"form": form, "channel": channel},
-                  status=400 if form.is_bound and form.errors else 200)
+    return render(request, "channels/channel_form.html", {"form": form, "channel": channel})
 
 
 @login_required
