@@ -123,3 +123,61 @@ def next_runs(schedule: Schedule, count: int = 5, after: datetime | None = None)
         out.append(nxt)
         cursor = nxt + timezone.timedelta(minutes=1)
     return out
+
+
+def save_schedule(*, team, user, account, instance: Schedule | None = None, **data) -> Schedule:
+    """Validate like a job (message, audience), then create or edit the schedule and its beat entry."""
+    from django.utils.translation import gettext as _
+
+    from mediabao.messaging import validation
+
+    errors: dict = {}
+    kind = data.get("kind") or (instance.kind if instance else "")
+    fields = {k: data[k] for k in ("name", "kind", "message", "fallback", "audience", "recurrence",
+                                   "run_at", "weekdays", "cron") if k in data}
+    merged = {**({k: getattr(instance, k) for k in fields} if instance else {}), **fields}
+    if instance is not None and instance.last_fired_at and instance.recurrence == "once":
+        raise validation.Invalid({"run_at": [_("This message was already sent.")]})
+    try:
+        merged["message"] = validation.message_for(team, account, kind, merged.get("message")).value
+    except validation.Invalid as exc:
+        errors["message"] = exc.fields
+    if merged.get("fallback"):
+        try:
+            merged["fallback"] = validation.template_message(team, account, merged["fallback"]).value
+        except validation.Invalid as exc:
+            errors["fallback"] = exc.fields
+    try:
+        merged["audience"] = validation.audience(team, account, merged.get("audience")).value
+    except validation.Invalid as exc:
+        errors.update(exc.fields)
+    recurrence = merged.get("recurrence") or Schedule.Recurrence.ONCE
+    run_at = merged.get("run_at")
+    if recurrence == Schedule.Recurrence.ONCE and run_at and run_at <= timezone.now():
+        errors["run_at"] = [_("Choose a time in the future.")]
+    if recurrence == Schedule.Recurrence.WEEKLY:
+        days = merged.get("weekdays") or []
+        if not isinstance(days, list) or not all(isinstance(d, int) and 0 <= d <= 6 for d in days):
+            errors["weekdays"] = [_("Days are 0 (Monday) to 6 (Sunday).")]
+    if recurrence == Schedule.Recurrence.CRON:
+        from celery.schedules import crontab
+
+        parts = str(merged.get("cron") or "").split()
+        try:
+            if len(parts) != 5:
+                raise ValueError
+            crontab(*parts[:2], day_of_week=parts[4], day_of_month=parts[2], month_of_year=parts[3])
+        except Exception:  # noqa: BLE001 - celery raises several types for bad expressions
+            errors["cron"] = [_("Enter five fields: minute hour day month weekday.")]
+    if errors:
+        raise validation.Invalid(errors)
+    with transaction.atomic():
+        if instance is None:
+            instance = Schedule(team=team, created_by=user if getattr(user, "is_authenticated", False)
+                                else None, account=account)
+        for key, value in merged.items():
+            setattr(instance, key, value)
+        instance.enabled = True
+        instance.save()
+        sync_periodic_task(instance)
+    return instance
