@@ -210,3 +210,28 @@ def test_breakdown_per_channel(push, account, channel, team_a):
     rows = selectors.breakdown(team_a, TODAY, TODAY)
     assert rows == [{"channel": other.pk, "name": "地铁广告", "new": 2, "unfollowed": 1},
                     {"channel": channel.pk, "name": "门店海报", "new": 1, "unfollowed": 0}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_pushes_of_one_fan_count_once(account, channel):
+    """Eight deliveries of the same follow at once (WeChat retries racing): one row, one fan."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from mediabao.wechat import callbacks
+
+    message = {"ToUserName": "gh_test", "FromUserName": "o-race", "CreateTime": str(_unix(TODAY)),
+               "MsgType": "event", "Event": "subscribe", "EventKey": f"qrscene_{channel.scene_str}"}
+    others = [dict(message, CreateTime=str(_unix(TODAY) + i)) for i in range(1, 4)]
+
+    def deliver(msg):
+        try:
+            callbacks.ingest(account, msg)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(deliver, [message] * 5 + others))
+    assert ChannelFollow.objects.count() == 1
+    assert Fan.objects.get(openid="o-race").source_ref == str(channel.pk)
