@@ -440,7 +440,8 @@ def run(job_id: int) -> str:
                     continue
                 if finish(job_id):
                     _notify(job_id)
-                return "done"
+                    return "done"
+                return "drained"
             sending = net.submit(runner.send_chunk(chunk))
             chunk = claim(job_id, p.kind, size)  # the next one, while this one is on the wire
             results = sending.result()
