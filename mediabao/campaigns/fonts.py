@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.utils.translation import gettext, gettext_noop
 from PIL import Image, ImageFont
 
 logger = logging.getLogger(__name__)
@@ -43,26 +44,22 @@ _KNOWN_CJK = (
 _KNOWN_EMOJI = ("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",)
 
 
+# gettext_noop: extracted by makemessages, translated when raised (settings may not be
+# configured at import time, e.g. in the benchmark).
+FONT_MISSING_MESSAGE = gettext_noop(
+    "No Chinese (CJK) font is installed, so posters cannot be generated. "
+    "Install one (Debian: apt-get install fonts-noto-cjk) or set MEDIABAO_POSTER_FONT "
+    "to the path of a font file."
+)
+
+
 class PosterFontMissing(RuntimeError):
     """No usable CJK font: posters would show boxes instead of Chinese nicknames."""
 
     def __init__(self, detail: str = "") -> None:
         self.detail = detail
-        message = _translate(
-            "No Chinese (CJK) font is installed, so posters cannot be generated. "
-            "Install one (Debian: apt-get install fonts-noto-cjk) or set MEDIABAO_POSTER_FONT "
-            "to the path of a font file."
-        )
+        message = gettext(FONT_MISSING_MESSAGE) if settings.configured else FONT_MISSING_MESSAGE
         super().__init__(f"{message} ({detail})" if detail else message)
-
-
-def _translate(message: str) -> str:
-    """gettext when Django is configured (web, workers), the English text otherwise (bench)."""
-    if settings.configured:
-        from django.utils.translation import gettext
-
-        return gettext(message)
-    return message
 
 
 @dataclass(frozen=True)
