@@ -140,3 +140,20 @@ def test_another_teams_channel_is_a_404(api, foreign):
 
 def test_the_api_needs_a_token(client, channel):
     assert client.get(BASE).status_code in (401, 403)
+
+
+@pytest.mark.parametrize("body", [
+    None, "", "[]", "{", '"x"', "1", '{"account": null, "name": null}', '{"account": true, "name": "x"}',
+    '{"account": 1.5, "name": "x"}', '{"account": "1; DROP TABLE", "name": "x"}', '{"name": "\\u0000"}',
+    '{"account": -1, "name": "x"}', '{"account": 99999999999999999999999, "name": "x"}',
+])
+def test_odd_bodies_never_500(api, account, channel, body):
+    for method, url in (("post", BASE), ("patch", f"{BASE}{channel.pk}/")):
+        response = getattr(api, method)(url, body, content_type="application/json")
+        assert response.status_code < 500, (method, body, response.content)
+        if response.status_code >= 400:
+            assert response.json()["code"] in ("invalid", "parse_error"), response.content
+    for params in ({"page": "abc"}, {"page_size": "-1"}, {"account": "x"}, {"archived": "maybe"},
+                   {"q": "\x00"}):
+        assert api.get(BASE, params).status_code in (200, 404), params
+    assert Channel.objects.count() == 1
