@@ -287,3 +287,29 @@ def test_an_authorized_account_without_platform_settings_is_refused(push, accoun
     OfficialAccount.objects.filter(pk=account.pk).update(auth_mode=OfficialAccount.AuthMode.COMPONENT)
     assert push.safe(text_message(account)).status_code == 403
     assert Event.objects.count() == 0
+
+
+def test_mangled_pushes_are_refused_cleanly_never_500(push, account):
+    """Truncated, bit-flipped and re-signed bodies: always 200/400/403, never a server error."""
+    import random
+
+    rng = random.Random(4)
+    enc = push.crypt.encrypt(text_message(account, msg_id=99))
+    good = xml_of({"ToUserName": "gh_test", "Encrypt": enc}).encode()
+    statuses = set()
+    for i in range(120):
+        body = bytearray(good)
+        for _ in range(rng.randint(1, 6)):
+            body[rng.randrange(len(body))] = rng.randrange(256)
+        if i % 3 == 0:
+            body = body[: rng.randrange(len(body))]
+        inner = b""
+        if i % 4 == 0:  # validly signed, but the ciphertext is garbage or truncated
+            inner = enc[: rng.randrange(len(enc))].encode()
+            body = b"<xml><Encrypt><![CDATA[" + inner + b"]]></Encrypt></xml>"
+        sig = sha1_signature(account.callback_token, TS, NONCE, inner.decode() if inner else enc)
+        response = push.post(bytes(body), push.query(encrypt_type="aes", msg_signature=sig))
+        statuses.add(response.status_code)
+        assert response.status_code in (200, 400, 403), (i, response.status_code)
+    assert statuses <= {200, 400, 403} and 400 in statuses
+    assert Event.objects.count() <= 1
