@@ -7,6 +7,7 @@ from mediabao.accounts import api as accounts_api
 from mediabao.channels import api as channels_api
 from mediabao.fans import api as fans_api
 from mediabao.keywords import api as keywords_api
+from mediabao.messaging import api as messaging_api
 from mediabao.wechat import api as wechat_api
 
 router = DefaultRouter(trailing_slash=True)
@@ -20,6 +21,7 @@ router.register("fans", fans_api.FanViewSet, basename="fan")
 router.register("fan-syncs", fans_api.FanSyncViewSet, basename="fan-sync")
 router.register("keyword-rules", keywords_api.KeywordRuleViewSet, basename="keyword-rule")
 router.register("channels", channels_api.ChannelViewSet, basename="channel")
+messaging_api.register(router)
 
 urlpatterns = [
     path("me/", accounts_api.MeView.as_view(), name="me"),

@@ -91,7 +91,9 @@ INSTALLED_APPS = [
     "mediabao.wechat",
     "mediabao.fans",
     "mediabao.keywords",
+    "mediabao.messaging",
     "mediabao.channels",
+    "mediabao.campaigns",
     "mediabao.web",
 ]
 
@@ -127,6 +129,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "mediabao.accounts.context_processors.team",
+                "mediabao.web.context_processors.account_alerts",
             ],
         },
     }

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("mediabao.wechat.urls")),
     path("console/fans/", include("mediabao.fans.urls")),
     path("console/keywords/", include("mediabao.keywords.urls")),
+    path("console/messages/", include("mediabao.messaging.urls")),
     path("console/channels/", include("mediabao.channels.urls")),
     path("console/", include("mediabao.web.urls")),
     path("api/v1/", include(("mediabao.api_urls", "api"), namespace="api")),

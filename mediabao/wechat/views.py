@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -35,9 +36,16 @@ def _url_or_none(name: str, *args) -> str | None:
 @login_required
 def account_list(request: HttpRequest) -> HttpResponse:
     accounts = OfficialAccount.objects.for_team(request.team)
-    return render(request, "wechat/account_list.html", {
+    from mediabao.wechat import component
+
+    response = render(request, "wechat/account_list.html", {
         "accounts": accounts, "add_url": _url_or_none("wechat:account_add"),
+        "component_enabled": component.is_configured(),
     })
+    # "授权公众号" posts here and is redirected to WeChat's authorize page; the page's CSP
+    # form-action governs that redirect too.
+    response._csp_update = {"form-action": [settings.WECHAT_MP_BASE]}
+    return response
 
 
 @login_required
