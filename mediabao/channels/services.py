@@ -194,3 +194,36 @@ def record_scan(channel: Channel, openid: str, at: datetime) -> None:
                      scanned_at=at)],
         ignore_conflicts=True,
     )
+
+
+def reconcile_unfollows(account_id: int) -> int:
+    """Close the open rows of fans the fan table knows to have unfollowed.
+
+    WeChat's ``unsubscribe`` push can be lost (the platform down for longer than
+    WeChat's retries); the next follower sync then marks those fans unfollowed. This
+    brings the channel rows in line, dated at the fan's recorded unfollow time.
+    """
+    from django.db.models import OuterRef, Subquery
+
+    from mediabao.fans.models import Fan
+
+    gone = Fan.objects.filter(account_id=account_id, openid=OuterRef("openid"), subscribed=False)
+    rows = list(ChannelFollow.objects.filter(account_id=account_id, unfollowed_at__isnull=True)
+                .annotate(gone_at=Subquery(gone.values("unsubscribe_time")[:1]),
+                          is_gone=Subquery(gone.values("pk")[:1]))
+                .filter(is_gone__isnull=False))
+    now = timezone.now()
+    for row in rows:
+        row.unfollowed_at = max(row.gone_at or now, row.followed_at)
+        row.unfollow_day = local_day(row.unfollowed_at)
+    ChannelFollow.objects.bulk_update(rows, ["unfollowed_at", "unfollow_day"], batch_size=1000)
+    if rows:
+        log.info("closed %d channel follows of account %s after a follower sync", len(rows), account_id)
+    return len(rows)
+
+
+def on_fan_sync_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A finished follower sync may have found unfollows whose pushes were lost."""
+    if instance.state == "done":
+        account_id = instance.account_id
+        transaction.on_commit(lambda: reconcile_unfollows(account_id))

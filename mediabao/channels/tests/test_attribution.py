@@ -235,3 +235,36 @@ def test_concurrent_pushes_of_one_fan_count_once(account, channel):
         list(pool.map(deliver, [message] * 5 + others))
     assert ChannelFollow.objects.count() == 1
     assert Fan.objects.get(openid="o-race").source_ref == str(channel.pk)
+
+
+def test_a_finished_follower_sync_closes_rows_of_fans_who_left_unseen(
+        push, account, channel, django_capture_on_commit_callbacks):
+    from mediabao.fans.models import FanSync
+
+    push(account, "o-lost", "subscribe", f"qrscene_{channel.scene_str}", _unix(TODAY, 9))
+    push(account, "o-kept", "subscribe", f"qrscene_{channel.scene_str}", _unix(TODAY, 9))
+    gone_at = timezone.make_aware(datetime(2026, 11, 21, 8))
+    Fan.objects.filter(openid="o-lost").update(subscribed=False, unsubscribe_time=gone_at)  # as a sync does
+    with django_capture_on_commit_callbacks(execute=True):
+        sync = FanSync.objects.create(team=account.team, account=account, generation=1)
+        sync.state = FanSync.State.DONE
+        sync.save()
+    rows = {r.openid: r for r in ChannelFollow.objects.all()}
+    assert rows["o-lost"].unfollowed_at == gone_at and rows["o-lost"].unfollow_day == date(2026, 11, 21)
+    assert rows["o-kept"].unfollowed_at is None
+    assert services.reconcile_unfollows(account.pk) == 0  # idempotent
+
+
+def test_a_real_follower_sync_reconciles(sim, push, account, channel, django_capture_on_commit_callbacks):
+    from mediabao.fans import services as fan_services
+
+    openids = sim.create_fans(account.appid, 2)
+    for openid in openids:
+        push(account, openid, "subscribe", f"qrscene_{channel.scene_str}", _unix(TODAY, 9))
+    sim.fan_unsubscribe(account.appid, openids[0])  # no server URL: the push never arrives
+    assert ChannelFollow.objects.filter(unfollowed_at__isnull=True).count() == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        sync, _ = fan_services.start_sync(account)
+        fan_services.run_sync(sync.pk)
+    open_rows = ChannelFollow.objects.filter(unfollowed_at__isnull=True)
+    assert list(open_rows.values_list("openid", flat=True)) == [openids[1]]
