@@ -10,7 +10,8 @@ while it was down once at start, not once per missed occurrence.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
+from datetime import time as dtime
 
 from django.conf import settings
 from django.db import transaction
@@ -100,7 +101,7 @@ def fire(schedule_id: int) -> SendJob | None:
 
 
 def next_runs(schedule: Schedule, count: int = 5, after: datetime | None = None) -> list[datetime]:
-    """Upcoming firings (for the list and the calendar)."""
+    """Upcoming firings (for the list and the calendar), from the first time on."""
     if not schedule.enabled:
         return []
     after = after or timezone.now()
@@ -108,20 +109,21 @@ def next_runs(schedule: Schedule, count: int = 5, after: datetime | None = None)
         return [schedule.run_at] if schedule.run_at > after else []
     from celery.schedules import crontab
 
-    fields = crontab_fields(schedule)
-    cron = crontab(minute=fields["minute"], hour=fields["hour"], day_of_week=fields["day_of_week"],
-                   day_of_month=fields["day_of_month"], month_of_year=fields["month_of_year"])
-    out: list[datetime] = []
-    cursor = max(after, schedule.run_at - (schedule.run_at - schedule.run_at))
     tz = timezone.get_current_timezone()
-    cursor = timezone.localtime(cursor, tz)
-    for _ in range(count):
-        delta = cron.remaining_delta(cursor, tz=tz)
-        nxt = (delta[0] + delta[1]).replace(second=0, microsecond=0)
-        if nxt <= cursor:
-            nxt = cursor + (nxt - nxt)  # pragma: no cover
-        out.append(nxt)
-        cursor = nxt + timezone.timedelta(minutes=1)
+    cron = crontab(**crontab_fields(schedule))
+    start = timezone.localtime(max(after, schedule.run_at), tz)
+    out: list[datetime] = []
+    day = start.date()
+    last = day + timedelta(days=400)
+    while len(out) < count and day <= last:
+        if (day.month in cron.month_of_year and day.day in cron.day_of_month
+                and (day.weekday() + 1) % 7 in cron.day_of_week):
+            for hour in sorted(cron.hour):
+                for minute in sorted(cron.minute):
+                    at = timezone.make_aware(datetime.combine(day, dtime(hour, minute)), tz)
+                    if at >= start and len(out) < count:
+                        out.append(at)
+        day += timedelta(days=1)
     return out
 
 
@@ -133,9 +135,10 @@ def save_schedule(*, team, user, account, instance: Schedule | None = None, **da
 
     errors: dict = {}
     kind = data.get("kind") or (instance.kind if instance else "")
-    fields = {k: data[k] for k in ("name", "kind", "message", "fallback", "audience", "recurrence",
-                                   "run_at", "weekdays", "cron") if k in data}
-    merged = {**({k: getattr(instance, k) for k in fields} if instance else {}), **fields}
+    names = ("name", "kind", "message", "fallback", "audience", "recurrence", "run_at", "weekdays",
+             "cron")
+    fields = {k: data[k] for k in names if k in data}
+    merged = {**({k: getattr(instance, k) for k in names} if instance else {}), **fields}
     if instance is not None and instance.last_fired_at and instance.recurrence == "once":
         raise validation.Invalid({"run_at": [_("This message was already sent.")]})
     try:
