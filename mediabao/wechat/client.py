@@ -121,23 +121,31 @@ def http_session() -> requests.Session:
     session = getattr(_local, "session", None)
     if session is None:
         session = _local.session = requests.Session()
-        session.headers["Content-Type"] = "application/json; charset=utf-8"
     return session
 
 
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
 def request(method: str, path: str, *, params: dict | None = None, body: Any = None,
-            appid: str = "", policy: RetryPolicy | None = None,
+            files: dict | None = None, appid: str = "", policy: RetryPolicy | None = None,
             sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
-    """One WeChat request with transient-error retries (no token handling; tokens use it too)."""
+    """One WeChat request with transient-error retries (no token handling; tokens use it too).
+
+    ``body`` is sent as UTF-8 JSON; ``files`` (requests' format) as multipart, for
+    ``media/upload`` and ``material/add_material``.
+    """
     policy = policy or RetryPolicy.from_settings()
     endpoint = endpoint_name(path)
     data = _json_body(body)
+    headers = JSON_HEADERS if data is not None else None
+    timeout = timeout_seconds() * (3 if files else 1)  # uploads carry megabytes
     attempt = 0
     while True:
         try:
             try:
                 response = http_session().request(method, api_url(path), params=params, data=data,
-                                                  timeout=timeout_seconds())
+                                                  files=files, headers=headers, timeout=timeout)
             except requests.RequestException as exc:
                 raise TransportError(errmsg=f"{type(exc).__name__}: {exc}") from exc
             result = decode(response.status_code, response.text)
@@ -173,14 +181,19 @@ class WeChatClient:
     def post(self, path: str, body: Any = None, **params: Any) -> dict[str, Any]:
         return self.call("POST", path, params=params, body=body)
 
+    def upload(self, path: str, files: dict, **params: Any) -> dict[str, Any]:
+        """Multipart upload: ``client.upload("cgi-bin/media/upload", {"media": (name, data, type)},
+        type="image")``."""
+        return self.call("POST", path, params=params, files=files)
+
     def call(self, method: str, path: str, *, params: dict | None = None,
-             body: Any = None) -> dict[str, Any]:
+             body: Any = None, files: dict | None = None) -> dict[str, Any]:
         token = self.store.get(self.credentials)
         refreshed = False
         while True:
             try:
                 return request(method, path, params={**(params or {}), "access_token": token},
-                               body=body, appid=self.appid, policy=self.policy)
+                               body=body, files=files, appid=self.appid, policy=self.policy)
             except WeChatError as exc:
                 if exc.needs_token_refresh and not refreshed:
                     refreshed = True

@@ -129,3 +129,26 @@ def test_async_client_raises_typed_errors(sim, account):
     with pytest.raises(errors.QuotaExceeded):
         asyncio.run(run())
     assert call_counts(account.appid)[EP] == {"total": 1, "45009": 1}
+
+
+def test_uploads_go_through_the_same_path(sim, account):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buffer, "JPEG")
+    sim.set_fault("media/upload", errcode=-1, error_rate=1.0, remaining=1)
+    result = WeChatClient(account).upload("cgi-bin/media/upload",
+                                          {"media": ("a.jpg", buffer.getvalue(), "image/jpeg")},
+                                          type="image")
+    assert result["media_id"] and result["type"] == "image"
+    assert call_counts(account.appid)["media/upload"] == {"total": 2, "-1": 1}
+
+
+def test_json_bodies_keep_chinese_as_utf8(sim, account):
+    openid = sim.create_fans(account.appid, 1)[0]
+    sim.fan_send_text(account.appid, openid, "hi")
+    WeChatClient(account).post("cgi-bin/message/custom/send", {
+        "touser": openid, "msgtype": "text", "text": {"content": "中文😀"}})
+    assert sim.inbox(account.appid, openid)[-1]["content"] == "中文😀"
