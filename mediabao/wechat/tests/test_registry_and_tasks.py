@@ -71,3 +71,24 @@ def test_prune_drops_only_events_past_retention(account, settings):
                              dedup_key=str(i), received_at=now - timedelta(days=age))
     assert tasks.prune_events() == 2
     assert sorted((now - e.received_at).days for e in Event.objects.all()) == [1, 29]
+
+
+def test_defer_queues_only_after_the_event_is_committed(account, django_capture_on_commit_callbacks):
+    queued = []
+
+    class FakeTask:  # stands in for a Celery task: only .delay is used
+        @staticmethod
+        def delay(*args, **kwargs):
+            queued.append((args, kwargs))
+
+    reg = Registry()
+
+    @reg.on("subscribe")
+    def later(ctx):
+        ctx.defer(FakeTask, ctx.event.pk, scene="5")
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        ctx = make_ctx(account, "subscribe")
+        reg.dispatch(ctx)
+        assert queued == []  # nothing before commit
+    assert len(callbacks) == 1 and queued == [((ctx.event.pk,), {"scene": "5"})]
