@@ -82,7 +82,7 @@ def fire(schedule_id: int) -> SendJob | None:
     from mediabao.messaging import services
 
     with transaction.atomic():
-        schedule = Schedule.objects.select_for_update().select_related("account", "created_by") \
+        schedule = Schedule.objects.select_for_update(of=("self",)).select_related("account", "created_by") \
             .filter(pk=schedule_id, enabled=True).first()
         if schedule is None:
             return None
@@ -96,8 +96,7 @@ def fire(schedule_id: int) -> SendJob | None:
         if schedule.recurrence == Schedule.Recurrence.ONCE:
             schedule.enabled = False
         schedule.save(update_fields=["last_fired_at", "enabled"])
-    services.start_job(job)
-    return job
+    return services.start_job(job)
 
 
 def next_runs(schedule: Schedule, count: int = 5, after: datetime | None = None) -> list[datetime]:
