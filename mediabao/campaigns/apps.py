@@ -14,3 +14,9 @@ class CampaignsConfig(AppConfig):
         from mediabao.core.health import ADVISORY_CHECKS
 
         ADVISORY_CHECKS["poster_font"] = check_poster_font
+
+        # Join keywords answer before the operator's keyword rules at the default position.
+        from mediabao.campaigns.wechat_handlers import join_keyword
+        from mediabao.keywords.matching import register_provider
+
+        register_provider("campaigns", join_keyword, position=40)

@@ -1,0 +1,144 @@
+"""REST API of 任务宝: activities (CRUD, validated by the console's form) and participants."""
+
+from __future__ import annotations
+
+from django.http import QueryDict
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from mediabao.campaigns.forms import MAX_TIERS, ActivityForm, ParticipantFilterForm
+from mediabao.campaigns.models import Activity, Participant
+from mediabao.core.api import TeamScopedMixin
+
+
+class TierSerializer(serializers.Serializer):
+    level = serializers.IntegerField()
+    invites_needed = serializers.IntegerField()
+    prize = serializers.CharField()
+    stock = serializers.IntegerField(allow_null=True)
+    remaining = serializers.IntegerField(allow_null=True)
+
+
+class ActivitySerializer(serializers.ModelSerializer):
+    state = serializers.SerializerMethodField()
+    tiers = TierSerializer(many=True, read_only=True)
+    accounts = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = Activity
+        fields = ["id", "name", "start_time", "end_time", "state", "accounts", "protection",
+                  "deduct_on_unfollow", "join_keyword", "rules", "assist_notice", "tier_notice",
+                  "unfollow_notice", "out_of_stock_notice", "welcome_text", "fraud_max_per_minute",
+                  "fraud_unfollow_percent", "fraud_unfollow_minutes", "fraud_action", "poster_background",
+                  "poster_layout", "tiers", "created_at"]
+        read_only_fields = fields
+
+    def get_state(self, obj: Activity) -> str:
+        return obj.state()
+
+
+class ParticipantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Participant
+        fields = ["id", "activity", "account", "openid", "nickname", "avatar_url", "inviter", "level",
+                  "invites", "tiers_completed", "following", "blacklisted", "flagged", "flag_reason",
+                  "joined", "created_at"]
+        read_only_fields = fields
+
+
+def _form_data(request, instance: Activity | None) -> QueryDict:
+    """The request body in the console form's shape (tiers as a list, layout as a dict);
+    on update, unspecified fields keep their current values."""
+    data = QueryDict(mutable=True)
+    if instance is not None:
+        form = ActivityForm(instance=instance, team=instance.team)
+        for name, field in form.fields.items():
+            if name == "poster_background":
+                continue
+            value = form.initial.get(name, field.initial)
+            if name == "accounts":
+                data.setlist(name, [str(a.pk) for a in instance.accounts.all()])
+            elif isinstance(value, bool):
+                if value:
+                    data[name] = "on"
+            elif value is not None:
+                data[name] = value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value)
+    body = request.data
+    for key in body:
+        if key in ("tiers", "layout", "poster_background"):
+            continue
+        value = body.getlist(key) if hasattr(body, "getlist") else body[key]
+        if key == "accounts":
+            data.setlist("accounts", [str(v) for v in (value if isinstance(value, list) else [value])])
+        elif isinstance(value, bool):
+            data.pop(key, None)
+            if value:
+                data[key] = "on"
+        elif isinstance(value, list):
+            data.setlist(key, [str(v) for v in value])
+        elif value is not None:
+            data[key] = str(value)
+    tiers = body.get("tiers")
+    if isinstance(tiers, list):
+        for level in range(1, MAX_TIERS + 1):
+            for key in ("invites", "prize", "stock"):
+                data.pop(f"tier{level}_{key}", None)
+        for level, tier in enumerate(tiers[:MAX_TIERS], start=1):
+            if isinstance(tier, dict):
+                for key, src in (("invites", "invites_needed"), ("prize", "prize"), ("stock", "stock")):
+                    if tier.get(src) is not None:
+                        data[f"tier{level}_{key}"] = str(tier[src])
+    layout = body.get("layout")
+    if isinstance(layout, dict):
+        for key, value in layout.items():
+            data[f"layout_{key}"] = str(value)
+    return data
+
+
+class ActivityViewSet(TeamScopedMixin, viewsets.ModelViewSet):
+    """Activities; create/update take multipart (``poster_background`` file) or JSON
+    (``tiers``: [{invites_needed, prize, stock}], ``layout``: {...}) and the same checks as
+    the console."""
+
+    scoped_model = Activity
+    serializer_class = ActivitySerializer
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_base_queryset(self):
+        return Activity.objects.prefetch_related("tiers", "accounts")
+
+    def _save(self, request, instance: Activity | None, status: int) -> Response:
+        team = self.get_team()
+        upload = request.FILES.get("poster_background")
+        files = {"poster_background": upload} if upload else None
+        form = ActivityForm(_form_data(request, instance), files, instance=instance, team=team)
+        if not form.is_valid():
+            raise ValidationError({k: [str(e) for e in v] for k, v in form.errors.items()})
+        if instance is None:
+            form.instance.created_by = request.user
+        activity = form.save()
+        return Response(ActivitySerializer(self.get_queryset().get(pk=activity.pk)).data, status=status)
+
+    def create(self, request, *args, **kwargs):
+        return self._save(request, None, 201)
+
+    def update(self, request, *args, **kwargs):
+        return self._save(request, self.get_object(), 200)
+
+
+class ParticipantViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                         viewsets.GenericViewSet):
+    """Participants with the console's filters (``activity``, ``account``, ``following``,
+    ``joined``, ``blacklisted``, ``flagged``, ``tier``, ``q``)."""
+
+    scoped_model = Participant
+    serializer_class = ParticipantSerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset().order_by("-invites", "id")
+        form = ParticipantFilterForm(self.request.query_params or None, team=self.get_team())
+        if self.request.query_params and not form.is_valid():
+            raise ValidationError({k: [str(e) for e in v] for k, v in form.errors.items()})
+        return form.filter(queryset)

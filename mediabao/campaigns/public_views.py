@@ -1,0 +1,102 @@
+"""Public mobile pages (H5) of 任务宝: the OAuth callback, the poster page, the poster image.
+
+No login: the fan is identified by WeChat OAuth, then by a signed token in the page URL
+(so a refresh never reuses the single-use OAuth code).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+
+from mediabao.campaigns import services, tasks
+from mediabao.campaigns.models import Activity
+from mediabao.wechat.errors import WeChatError
+from mediabao.wechat.models import OfficialAccount
+
+log = logging.getLogger(__name__)
+
+
+def _problem(request: HttpRequest, message: str, status: int = 400) -> HttpResponse:
+    return render(request, "campaigns/h5_problem.html", {"message": message}, status=status)
+
+
+@never_cache
+def oauth_callback(request: HttpRequest, activity_id: int) -> HttpResponse:
+    activity = Activity.objects.filter(pk=activity_id).first()
+    state, code = request.GET.get("state", ""), request.GET.get("code", "")
+    account = None
+    if activity is not None and state.startswith("a") and state[1:].isdigit():
+        account = OfficialAccount.objects.filter(pk=int(state[1:]), team_id=activity.team_id,
+                                                 activities=activity).first()
+    if activity is None or account is None:
+        return _problem(request, _("This link is not valid."), status=404)
+    if not code:
+        return _problem(request, _("WeChat did not authorize this page. Send the keyword again "
+                                   "to get a new link."))
+    from mediabao.wechat import oauth
+
+    try:
+        result = oauth.exchange_code(account, code)
+        profile = oauth.userinfo(result) if result.scope != "snsapi_base" else {}
+    except WeChatError as exc:
+        log.info("campaign OAuth failed for activity %s: %s", activity.pk, exc)
+        return _problem(request, _("This link has expired. Send the keyword “%(keyword)s” again to "
+                                   "get a new one.") % {"keyword": activity.join_keyword})
+    if not result.openid:
+        return _problem(request, _("WeChat did not say who you are. Please try again."))
+    try:
+        participant = services.join(activity, account, result.openid,
+                                    nickname=str(profile.get("nickname") or ""),
+                                    avatar_url=str(profile.get("headimgurl") or ""))
+    except services.CampaignError as exc:
+        return _problem(request, str(exc), status=403)
+    try:
+        services.ensure_poster(participant)
+    except WeChatError as exc:
+        log.warning("poster QR code failed for participant %s: %s", participant.pk, exc)
+        return _problem(request, _("Your poster could not be made right now. Please try again in "
+                                   "a minute."), status=503)
+    except Exception:  # renderer refusals (no CJK font, bad background): a page, not a 500
+        log.exception("poster rendering failed for participant %s", participant.pk)
+        return _problem(request, _("Your poster could not be made right now. Please try again later."),
+                        status=503)
+    from django.db import transaction
+
+    transaction.on_commit(lambda: tasks.send_poster_image.delay(participant.pk))
+    return redirect("campaigns_public:h5", token=services.h5_token(participant))
+
+
+@never_cache
+def h5_page(request: HttpRequest, token: str) -> HttpResponse:
+    participant = services.participant_from_token(token)
+    if participant is None:
+        raise Http404
+    activity = participant.activity
+    tier_rows = []
+    for tier in services.tiers(activity):
+        tier_rows.append({"tier": tier, "done": participant.tiers_completed >= tier.level,
+                          "left": max(0, tier.invites_needed - participant.invites)})
+    upcoming = services.next_tier(activity, participant.invites, participant.tiers_completed)
+    return render(request, "campaigns/h5_page.html", {
+        "p": participant, "activity": activity, "token": token, "tiers": tier_rows, "next": upcoming,
+        "next_left": (upcoming.invites_needed - participant.invites) if upcoming else 0,
+        "leaders": services.leaderboard(activity, 10), "rank": services.rank_of(participant),
+        "claims": participant.claims.select_related("tier"),
+    })
+
+
+def poster_image(request: HttpRequest, token: str) -> HttpResponse:
+    participant = services.participant_from_token(token)
+    if participant is None or not participant.poster_path:
+        raise Http404
+    path = services.poster_file(participant)
+    if not path.is_file():
+        raise Http404
+    response = FileResponse(path.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=300"
+    return response

@@ -1,0 +1,539 @@
+"""Writes of 任务宝: joining, QR codes and posters, assists, unfollows, tiers, notices.
+
+Event-path functions (``record_assist``, ``record_unfollow``) run inside the callback's
+transaction and must stay fast: every WeChat call they cause is a Notice sent by a
+Celery task after commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import string
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mediabao.campaigns.models import (
+    QR_EXPIRE_SECONDS,
+    Activity,
+    Assist,
+    AwardTier,
+    Notice,
+    Participant,
+    RewardClaim,
+)
+from mediabao.wechat.models import OfficialAccount
+
+log = logging.getLogger(__name__)
+
+SCENE_RE = re.compile(r"^ac_(\d{1,12})_(\d{1,12})$")
+#: A QR code with less than this left is renewed before drawing a poster.
+QR_RENEW_MARGIN = timedelta(days=1)
+AVATAR_MAX_BYTES = 2 * 1024 * 1024
+PLACEHOLDERS = ("nickname", "invites", "remaining", "prize", "level", "claim", "inviter", "keyword",
+                "activity")
+H5_SALT = "campaigns.h5"
+
+
+class CampaignError(Exception):
+    """A refusal the fan or operator should read (already translated)."""
+
+
+# --- text helpers ----------------------------------------------------------------------
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def fill(template: str, **values: Any) -> str:
+    """``{placeholder}`` substitution that never raises on unknown or broken placeholders."""
+    try:
+        return string.Formatter().vformat(template, (), _Blank(values))
+    except (ValueError, IndexError, AttributeError):
+        return template
+
+
+def unknown_placeholders(template: str) -> list[str]:
+    try:
+        names = [f for _t, f, _s, _c in string.Formatter().parse(template) if f is not None]
+    except ValueError:
+        return ["{"]
+    return [n for n in names if n not in PLACEHOLDERS]
+
+
+def parse_scene(scene: str) -> tuple[int, int] | None:
+    match = SCENE_RE.match(scene or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def public_url(path: str) -> str:
+    return f"{settings.PUBLIC_BASE_URL}{path}"
+
+
+def h5_token(participant: Participant) -> str:
+    return signing.dumps(participant.pk, salt=H5_SALT, compress=True)
+
+
+def participant_from_token(token: str) -> Participant | None:
+    try:
+        pk = signing.loads(token, salt=H5_SALT)
+    except signing.BadSignature:
+        return None
+    return Participant.objects.select_related("activity", "account").filter(pk=pk).first()
+
+
+def h5_url(participant: Participant) -> str:
+    return public_url(reverse("campaigns_public:h5", args=[h5_token(participant)]))
+
+
+def oauth_link(activity: Activity, account: OfficialAccount) -> str:
+    from mediabao.wechat import oauth
+
+    redirect_uri = public_url(reverse("campaigns_public:oauth", args=[activity.pk]))
+    return oauth.authorize_url(account, redirect_uri, state=f"a{account.pk}", scope="snsapi_userinfo")
+
+
+# --- tiers -----------------------------------------------------------------------------
+def tiers(activity: Activity) -> list[AwardTier]:
+    return list(activity.tiers.order_by("level"))
+
+
+def next_tier(activity: Activity, invites: int, done: int = 0) -> AwardTier | None:
+    for tier in tiers(activity):
+        if tier.level > done and tier.invites_needed > invites:
+            return tier
+    return None
+
+
+def all_out_of_stock(activity: Activity) -> bool:
+    levels = tiers(activity)
+    return bool(levels) and all(t.out_of_stock for t in levels)
+
+
+# --- joining ---------------------------------------------------------------------------
+@dataclass
+class KeywordAnswer:
+    text: str
+    send_card: bool = False
+    activity: Activity | None = None
+
+
+def keyword_answer(account: OfficialAccount, openid: str, text: str, now=None) -> KeywordAnswer | None:
+    """What a fan's text means for the account's activities (None: not a join keyword)."""
+    keyword = (text or "").strip()
+    if not keyword:
+        return None
+    now = now or timezone.now()
+    candidates = list(Activity.objects.filter(accounts=account, team_id=account.team_id,
+                                              join_keyword=keyword).order_by("start_time"))
+    if not candidates:
+        return None
+    running = [a for a in candidates if a.is_running(now)]
+    if not running:
+        upcoming = [a for a in candidates if a.state(now) == "upcoming"]
+        if upcoming:
+            activity = upcoming[0]
+            return KeywordAnswer(_("The activity “%(name)s” has not started yet: it starts at %(start)s.") % {
+                "name": activity.name,
+                "start": timezone.localtime(activity.start_time).strftime("%Y-%m-%d %H:%M")})
+        activity = candidates[-1]
+        return KeywordAnswer(_("The activity “%(name)s” has ended. Thank you for your interest!")
+                             % {"name": activity.name})
+    activity = running[0]
+    if Participant.objects.filter(activity=activity, account=account, openid=openid,
+                                  blacklisted=True).exists():
+        return KeywordAnswer(_("Sorry, you cannot take part in this activity."))
+    if all_out_of_stock(activity):
+        return KeywordAnswer(_("All prizes of “%(name)s” have been given out. Thank you for your "
+                               "interest!") % {"name": activity.name})
+    return KeywordAnswer(activity.rules, send_card=True, activity=activity)
+
+
+def join(activity: Activity, account: OfficialAccount, openid: str, *, nickname: str = "",
+         avatar_url: str = "", now=None) -> Participant:
+    """Create or update the participant of a fan who opened the poster link."""
+    now = now or timezone.now()
+    if not activity.accounts.filter(pk=account.pk).exists():
+        raise CampaignError(_("This activity is not available on this account."))
+    if not activity.is_running(now):
+        raise CampaignError(_("This activity is not running."))
+    with transaction.atomic():
+        participant = _participant_for(activity, account, openid)
+        if participant.blacklisted:
+            raise CampaignError(_("Sorry, you cannot take part in this activity."))
+        participant.nickname = (nickname or participant.nickname)[:100]
+        participant.avatar_url = (avatar_url or participant.avatar_url)[:500]
+        if not participant.joined:
+            participant.joined = True
+            participant.joined_at = now
+        participant.save()
+    if nickname or avatar_url:
+        from mediabao.fans.services import set_profile
+
+        try:
+            set_profile(account, openid, nickname=nickname, avatar_url=avatar_url)
+        except Exception:  # the fan table is a nicety here; the participant is what matters
+            log.exception("could not store the profile of %s", openid)
+    return participant
+
+
+def _participant_for(activity: Activity, account: OfficialAccount, openid: str,
+                     **defaults: Any) -> Participant:
+    """The participant row, created when missing; locked for the transaction."""
+    found = Participant.objects.select_for_update().filter(
+        activity=activity, account=account, openid=openid).first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            return Participant.objects.create(team_id=activity.team_id, activity=activity,
+                                              account=account, openid=openid, **defaults)
+    except IntegrityError:
+        return Participant.objects.select_for_update().get(activity=activity, account=account,
+                                                           openid=openid)
+
+
+# --- QR codes and posters --------------------------------------------------------------
+def ensure_qr(participant: Participant, client: Any = None, now=None) -> Participant:
+    """A temporary QR code (30 days) for the participant; renewed when close to expiry."""
+    from mediabao.wechat.client import WeChatClient
+
+    now = now or timezone.now()
+    if participant.qr_url and participant.qr_expires_at and participant.qr_expires_at > now + QR_RENEW_MARGIN:
+        return participant
+    client = client or WeChatClient(participant.account)
+    result = client.post("cgi-bin/qrcode/create", {
+        "expire_seconds": QR_EXPIRE_SECONDS, "action_name": "QR_STR_SCENE",
+        "action_info": {"scene": {"scene_str": participant.scene}}})
+    participant.qr_ticket = str(result.get("ticket", ""))[:255]
+    participant.qr_url = str(result.get("url", ""))[:255]
+    seconds = int(result.get("expire_seconds") or QR_EXPIRE_SECONDS)
+    participant.qr_expires_at = now + timedelta(seconds=seconds)
+    Participant.objects.filter(pk=participant.pk).update(
+        qr_ticket=participant.qr_ticket, qr_url=participant.qr_url,
+        qr_expires_at=participant.qr_expires_at)
+    return participant
+
+
+def layout_for(activity: Activity):
+    from mediabao.campaigns.posters import PosterLayout
+
+    return PosterLayout.from_dict(activity.poster_layout or {})
+
+
+def poster_key(participant: Participant) -> str:
+    activity = participant.activity
+    raw = "|".join([layout_for(activity).digest(), activity.poster_background.name,
+                    participant.qr_url, participant.nickname, participant.avatar_url])
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def poster_file(participant: Participant) -> Path:
+    return Path(settings.MEDIA_ROOT) / participant.poster_path
+
+
+def fetch_avatar(url: str) -> bytes | None:
+    """The fan's avatar (``headimgurl``); None on any failure (the poster gets a placeholder)."""
+    if not url.startswith(("http://", "https://")):
+        return None
+    try:
+        with requests.get(url, timeout=5, stream=True) as response:
+            if response.status_code != 200:
+                return None
+            data = response.raw.read(AVATAR_MAX_BYTES + 1, decode_content=True)
+            return data if len(data) <= AVATAR_MAX_BYTES else None
+    except (requests.RequestException, OSError, ValueError):
+        return None
+
+
+def ensure_poster(participant: Participant, client: Any = None) -> Path:
+    """The participant's poster file, drawn again only when its inputs changed (new QR
+    after expiry, new layout or background, new nickname or avatar)."""
+    from mediabao.campaigns.posters import render_poster
+
+    ensure_qr(participant, client=client)
+    key = poster_key(participant)
+    if participant.poster_key == key and participant.poster_path and poster_file(participant).is_file():
+        return poster_file(participant)
+    activity = participant.activity
+    with activity.poster_background.open("rb") as handle:
+        background = handle.read()
+    jpeg = render_poster(background, avatar=fetch_avatar(participant.avatar_url),
+                         nickname=participant.nickname, qr_url=participant.qr_url,
+                         layout=layout_for(activity))
+    relative = f"campaigns/posters/{activity.pk}/{participant.pk}-{key}.jpg"
+    path = Path(settings.MEDIA_ROOT) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(jpeg)
+    tmp.replace(path)
+    old = participant.poster_path
+    participant.poster_path, participant.poster_key = relative, key
+    Participant.objects.filter(pk=participant.pk).update(poster_path=relative, poster_key=key)
+    if old and old != relative:
+        (Path(settings.MEDIA_ROOT) / old).unlink(missing_ok=True)
+    return path
+
+
+# --- assists ---------------------------------------------------------------------------
+@dataclass
+class AssistResult:
+    counted: bool
+    reason: str
+    assist: Assist | None = None
+    inviter: Participant | None = None
+
+
+def resolve_scene(account: OfficialAccount, scene: str) -> tuple[Activity, Participant] | None:
+    """The activity and inviter a campaign scene names, only within the account's own team
+    and only for an activity bound to this account; None (and a log line) otherwise."""
+    ids = parse_scene(scene)
+    if ids is None:
+        log.warning("malformed campaign scene %r on account %s ignored", scene[:80], account.appid)
+        return None
+    activity = Activity.objects.for_team(account.team).filter(pk=ids[0], accounts=account).first()
+    inviter = (Participant.objects.filter(pk=ids[1], activity=activity, account=account).first()
+               if activity else None)
+    if activity is None or inviter is None:
+        log.warning("unknown or foreign campaign scene %r on account %s ignored", scene[:80],
+                    account.appid)
+        return None
+    return activity, inviter
+
+
+def record_assist(account: OfficialAccount, openid: str, scene: str, *, new_fan: bool,
+                  at=None) -> AssistResult:
+    """A follow through a poster (SPEC §5.3). ``new_fan``: the fan table had never seen
+    this fan before the event. Idempotent: a second call for the same fan counts nothing."""
+    at = at or timezone.now()
+    found = resolve_scene(account, scene)
+    if found is None:
+        return AssistResult(False, "forged")
+    activity, inviter = found
+    if not activity.is_running(at):
+        return AssistResult(False, "not_running", inviter=inviter)
+    if inviter.openid == openid:
+        return AssistResult(False, "self", inviter=inviter)
+    if inviter.blacklisted:
+        return AssistResult(False, "inviter_blacklisted", inviter=inviter)
+    me = Participant.objects.filter(activity=activity, account=account, openid=openid).first()
+    if me is not None and me.blacklisted:
+        return AssistResult(False, "blacklisted", inviter=inviter)
+    existing = Assist.objects.filter(activity=activity, fan_openid=openid).first()
+    if existing is not None:
+        return _recount(activity, existing, inviter, at)
+    if activity.protection and not new_fan:
+        return AssistResult(False, "not_new", inviter=inviter)
+    try:
+        with transaction.atomic():
+            assist = Assist.objects.create(team_id=activity.team_id, activity=activity, inviter=inviter,
+                                           account=account, fan_openid=openid, created_at=at)
+    except IntegrityError:  # the same fan counted by a concurrent event
+        return AssistResult(False, "duplicate", inviter=inviter)
+    _link_fan(activity, account, openid, inviter, at)
+    inviter = _add_invite(inviter, +1)
+    _after_count(activity, inviter, assist, at)
+    _check_fraud(activity, inviter, at)
+    _set_fan_source(account, openid, activity)
+    return AssistResult(True, "counted", assist=assist, inviter=inviter)
+
+
+def _recount(activity: Activity, assist: Assist, inviter: Participant, at) -> AssistResult:
+    """A fan whose assist was deducted follows again through the same inviter's poster:
+    without protection the assist counts again; otherwise nothing changes."""
+    if activity.protection or assist.counted or assist.inviter_id != inviter.pk:
+        return AssistResult(False, "duplicate", inviter=inviter)
+    if not Assist.objects.filter(pk=assist.pk, counted=False).update(counted=True, unfollowed_at=None):
+        return AssistResult(False, "duplicate", inviter=inviter)
+    Participant.objects.filter(activity=activity, account=assist.account,
+                               openid=assist.fan_openid).update(following=True)
+    inviter = _add_invite(inviter, +1)
+    _after_count(activity, inviter, assist, at)
+    return AssistResult(True, "recounted", assist=assist, inviter=inviter)
+
+
+def _link_fan(activity: Activity, account: OfficialAccount, openid: str, inviter: Participant,
+              at) -> None:
+    """The assisting fan becomes a participant (only assisted) one level below the inviter."""
+    with transaction.atomic():
+        me = _participant_for(activity, account, openid, inviter=inviter, level=inviter.level + 1,
+                              created_at=at)
+        if me.inviter_id is None and me.pk != inviter.pk:
+            me.inviter, me.level = inviter, inviter.level + 1
+        me.following = True
+        me.save(update_fields=["inviter", "level", "following"])
+
+
+def _add_invite(inviter: Participant, delta: int) -> Participant:
+    """Move the count under the inviter's row lock; never below zero."""
+    locked = Participant.objects.select_for_update().get(pk=inviter.pk)
+    if delta < 0 and locked.invites <= 0:
+        return locked
+    Participant.objects.filter(pk=locked.pk).update(invites=F("invites") + delta)
+    locked.refresh_from_db(fields=["invites", "tiers_completed", "blacklisted", "flagged"])
+    return locked
+
+
+def _after_count(activity: Activity, inviter: Participant, assist: Assist, at) -> None:
+    """Tiers reached and the notice to the inviter (the inviter's row is locked)."""
+    fan = Participant.objects.filter(activity=activity, account=assist.account,
+                                     openid=assist.fan_openid).first()
+    nickname = (fan.nickname if fan and fan.nickname else _("A friend"))
+    completed = complete_tiers(activity, inviter)
+    upcoming = next_tier(activity, inviter.invites, inviter.tiers_completed)
+    text = fill(activity.assist_notice, nickname=nickname, invites=inviter.invites,
+                remaining=(upcoming.invites_needed - inviter.invites) if upcoming else 0,
+                prize=upcoming.prize if upcoming else "", activity=activity.name,
+                keyword=activity.join_keyword)
+    if upcoming is None:
+        text = fill(_("{nickname} assisted you. You have invited {invites} friends and completed "
+                      "every task."), nickname=nickname, invites=inviter.invites)
+    queue_notice(inviter, f"assist:{assist.pk}:{inviter.invites}", text)
+    for tier, got in completed:
+        if got:
+            claim = _("Open your poster page to claim it.")
+            queue_notice(inviter, f"tier:{tier.pk}", fill(
+                activity.tier_notice, invites=inviter.invites, level=tier.level, prize=tier.prize,
+                claim=claim, activity=activity.name))
+        else:
+            queue_notice(inviter, f"tier:{tier.pk}", fill(
+                activity.out_of_stock_notice, invites=inviter.invites, level=tier.level,
+                prize=tier.prize, activity=activity.name))
+
+
+def complete_tiers(activity: Activity, inviter: Participant) -> list[tuple[AwardTier, bool]]:
+    """Mark the tiers the count reaches; stock is taken atomically (never below zero).
+    Returns (tier, prize secured) for each tier completed now."""
+    done: list[tuple[AwardTier, bool]] = []
+    for tier in tiers(activity):
+        if tier.level <= inviter.tiers_completed or inviter.invites < tier.invites_needed:
+            continue
+        if tier.stock is None:
+            secured = True
+        else:
+            secured = bool(AwardTier.objects.filter(pk=tier.pk, remaining__gt=0)
+                           .update(remaining=F("remaining") - 1))
+        if secured:
+            RewardClaim.objects.get_or_create(tier=tier, participant=inviter,
+                                              defaults={"team_id": activity.team_id})
+        Participant.objects.filter(pk=inviter.pk).update(tiers_completed=tier.level)
+        inviter.tiers_completed = tier.level
+        done.append((tier, secured))
+    return done
+
+
+def _set_fan_source(account: OfficialAccount, openid: str, activity: Activity) -> None:
+    from mediabao.fans.models import Fan
+
+    Fan.objects.filter(account=account, openid=openid).update(
+        source=Fan.Source.CAMPAIGN, source_ref=str(activity.pk))
+
+
+def record_unfollow(account: OfficialAccount, openid: str, at=None) -> int:
+    """The fan unfollowed: their participations are marked; with 取关扣除 the inviter's
+    count drops and they are told. Returns the number of counts deducted."""
+    at = at or timezone.now()
+    Participant.objects.filter(account=account, openid=openid, following=True).update(following=False)
+    deducted = 0
+    assists = Assist.objects.filter(account=account, fan_openid=openid, unfollowed_at__isnull=True,
+                                    activity__team_id=account.team_id).select_related("activity")
+    for assist in assists:
+        activity = assist.activity
+        deduct = activity.deduct_on_unfollow and assist.counted and activity.is_running(at)
+        changed = Assist.objects.filter(pk=assist.pk, unfollowed_at__isnull=True).update(
+            unfollowed_at=at, counted=False if deduct else assist.counted)
+        if not changed:
+            continue
+        inviter = Participant.objects.get(pk=assist.inviter_id)
+        if deduct:
+            inviter = _add_invite(inviter, -1)
+            deducted += 1
+            fan = Participant.objects.filter(activity=activity, account=account, openid=openid).first()
+            queue_notice(inviter, f"unfollow:{assist.pk}:{at.timestamp():.0f}", fill(
+                activity.unfollow_notice, nickname=(fan.nickname if fan and fan.nickname else _("A friend")),
+                invites=inviter.invites, activity=activity.name))
+        _check_fraud(activity, inviter, at)
+    return deducted
+
+
+# --- anti-fraud ------------------------------------------------------------------------
+def _check_fraud(activity: Activity, inviter: Participant, at) -> str:
+    """Apply the activity's anti-fraud rules to an inviter; returns the reason tripped."""
+    reason = ""
+    if activity.fraud_max_per_minute:
+        recent = Assist.objects.filter(inviter=inviter, created_at__gt=at - timedelta(minutes=1)).count()
+        if recent > activity.fraud_max_per_minute:
+            reason = _("%(n)d assists within a minute") % {"n": recent}
+    if not reason and activity.fraud_unfollow_percent is not None:
+        total = Assist.objects.filter(inviter=inviter).count()
+        window = timedelta(minutes=activity.fraud_unfollow_minutes)
+        quick = sum(1 for created, gone in Assist.objects.filter(inviter=inviter, unfollowed_at__isnull=False)
+                    .values_list("created_at", "unfollowed_at") if gone - created <= window)
+        if total >= 5 and quick * 100 > activity.fraud_unfollow_percent * total:
+            reason = _("%(q)d of %(n)d assists unfollowed quickly") % {"q": quick, "n": total}
+    if reason and not inviter.flagged and not inviter.blacklisted:
+        blacklist = activity.fraud_action == Activity.FraudAction.BLACKLIST
+        Participant.objects.filter(pk=inviter.pk).update(flagged=True, flag_reason=reason[:200],
+                                                         blacklisted=blacklist or F("blacklisted"))
+        log.warning("campaign %s: participant %s tripped anti-fraud (%s)", activity.pk, inviter.pk, reason)
+    return reason
+
+
+def set_blacklisted(participant: Participant, value: bool) -> None:
+    Participant.objects.filter(pk=participant.pk).update(blacklisted=value,
+                                                         flagged=False if not value else F("flagged"))
+
+
+# --- notices ---------------------------------------------------------------------------
+def queue_notice(participant: Participant, key: str, text: str) -> Notice | None:
+    """Record the notice once (by key) and send it from a worker after commit."""
+    from mediabao.campaigns import tasks
+
+    try:
+        with transaction.atomic():
+            notice = Notice.objects.create(team_id=participant.team_id, participant=participant,
+                                           key=key[:80], text=text[:600])
+    except IntegrityError:
+        return None
+    transaction.on_commit(lambda: tasks.send_notice.delay(notice.pk))
+    return notice
+
+
+def deliver_notice(notice_id: int) -> str:
+    """Customer-service text, else the account's notice template; each notice once."""
+    from mediabao.messaging.notify import send_notice
+
+    claimed = Notice.objects.filter(pk=notice_id, sent_at__isnull=True).update(sent_at=timezone.now())
+    if not claimed:
+        return ""
+    notice = Notice.objects.select_related("participant__account").get(pk=notice_id)
+    participant = notice.participant
+    channel = send_notice(participant.account, participant.openid, notice.text)
+    Notice.objects.filter(pk=notice_id).update(channel=channel)
+    return channel
+
+
+# --- reads for the H5 page -------------------------------------------------------------
+def leaderboard(activity: Activity, limit: int = 10) -> list[Participant]:
+    return list(Participant.objects.filter(activity=activity, blacklisted=False, invites__gt=0)
+                .order_by("-invites", "id")[:limit])
+
+
+def rank_of(participant: Participant) -> int | None:
+    if participant.blacklisted or participant.invites <= 0:
+        return None
+    ahead = Participant.objects.filter(activity_id=participant.activity_id, blacklisted=False).filter(
+        Q(invites__gt=participant.invites) | Q(invites=participant.invites, id__lt=participant.pk)).count()
+    return ahead + 1

@@ -1,0 +1,41 @@
+"""Slow work of 任务宝, out of the 5-second callback: WeChat sends to fans."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="mediabao.campaigns.send_notice", acks_late=True)
+def send_notice(notice_id: int) -> str:
+    """One notice to a participant (customer-service, template fallback); once only."""
+    from mediabao.campaigns import services
+
+    return services.deliver_notice(notice_id)
+
+
+@shared_task(name="mediabao.campaigns.send_join_card", acks_late=True)
+def send_join_card(activity_id: int, account_id: int, openid: str) -> bool:
+    """The news card “点击链接生成我的专属海报” whose link is the activity's OAuth link."""
+    from mediabao.campaigns import delivery
+
+    return delivery.send_join_card(activity_id, account_id, openid)
+
+
+@shared_task(name="mediabao.campaigns.send_poster_image", acks_late=True)
+def send_poster_image(participant_id: int) -> bool:
+    """The poster as an image message, when the fan's customer-service quota allows."""
+    from mediabao.campaigns import delivery
+
+    return delivery.send_poster_image(participant_id)
+
+
+@shared_task(name="mediabao.campaigns.send_text", acks_late=True)
+def send_text(account_id: int, openid: str, text: str) -> bool:
+    """A courtesy text (welcome to an assisting fan); dropped silently outside the window."""
+    from mediabao.campaigns import delivery
+
+    return delivery.send_text(account_id, openid, text)

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from mediabao.campaigns import views
+
+app_name = "campaigns"
+
+urlpatterns = [
+    path("", views.activity_list, name="list"),
+    path("new/", views.activity_create, name="create"),
+    path("<int:pk>/", views.activity_detail, name="detail"),
+    path("<int:pk>/edit/", views.activity_edit, name="edit"),
+    path("participants/", views.participant_list, name="participants"),
+    path("participants.csv", views.participant_csv, name="participants_csv"),
+    path("participants/<int:pk>/", views.participant_detail, name="participant"),
+    path("participants/<int:pk>/blacklist/", views.participant_blacklist, name="blacklist"),
+]

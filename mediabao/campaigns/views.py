@@ -1,0 +1,191 @@
+"""Console pages of 任务宝: activities (list, create, edit, detail) and participants."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from mediabao.campaigns import services
+from mediabao.campaigns.forms import (
+    LAYOUT_FIELDS,
+    MAX_TIERS,
+    NOTICE_FIELDS,
+    ActivityFilterForm,
+    ActivityForm,
+    ParticipantFilterForm,
+    participant_rows,
+)
+from mediabao.campaigns.models import Activity, Assist, Notice, Participant
+from mediabao.core.tenancy import get_for_team_or_404
+
+PAGE_SIZE = 20
+TREE_LIMIT = 500
+
+
+def _query(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+@login_required
+def activity_list(request: HttpRequest) -> HttpResponse:
+    form = ActivityFilterForm(request.GET or None, team=request.team)
+    queryset = form.filter(Activity.objects.for_team(request.team)).annotate(
+        n_participants=Count("participants", filter=Q(participants__joined=True), distinct=True),
+        n_assists=Count("assists", filter=Q(assists__counted=True), distinct=True),
+    ).prefetch_related("accounts")
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "campaigns/activity_list.html",
+                  {"form": form, "page": page, "query": _query(request)})
+
+
+def _form_context(form: ActivityForm, **extra) -> dict:
+    tiers = [[form[f"tier{n}_{k}"] for k in ("invites", "prize", "stock")] for n in range(1, MAX_TIERS + 1)]
+    return {"form": form, "tier_fields": tiers, "layout_fields": [form[f"layout_{n}"] for n in LAYOUT_FIELDS],
+            "notice_fields": [form[n] for n in NOTICE_FIELDS],
+            "placeholders": ", ".join(f"{{{p}}}" for p in services.PLACEHOLDERS), **extra}
+
+
+@login_required
+def activity_create(request: HttpRequest) -> HttpResponse:
+    form = ActivityForm(request.POST or None, request.FILES or None, team=request.team)
+    if request.method == "POST" and form.is_valid():
+        form.instance.created_by = request.user
+        activity = form.save()
+        messages.success(request, _("Activity “%(name)s” created.") % {"name": activity.name})
+        return redirect("campaigns:detail", pk=activity.pk)
+    return render(request, "campaigns/activity_form.html", _form_context(form, creating=True))
+
+
+@login_required
+def activity_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    activity = get_for_team_or_404(Activity, request.team, pk=pk)
+    form = ActivityForm(request.POST or None, request.FILES or None, instance=activity, team=request.team)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Activity “%(name)s” saved.") % {"name": activity.name})
+        return redirect("campaigns:detail", pk=activity.pk)
+    return render(request, "campaigns/activity_form.html", _form_context(form, activity=activity))
+
+
+@login_required
+def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    activity = get_for_team_or_404(Activity, request.team, pk=pk)
+    stats = {
+        "joined": activity.participants.filter(joined=True).count(),
+        "assists": activity.assists.filter(counted=True).count(),
+        "unfollowed": activity.assists.filter(unfollowed_at__isnull=False).count(),
+        "flagged": activity.participants.filter(flagged=True).count(),
+        "notices": Notice.objects.filter(participant__activity=activity).count(),
+    }
+    return render(request, "campaigns/activity_detail.html", {
+        "activity": activity, "tiers": services.tiers(activity), "stats": stats,
+        "leaders": services.leaderboard(activity, 20), "accounts": activity.accounts.all(),
+    })
+
+
+def _participants(request: HttpRequest) -> tuple[ParticipantFilterForm, object]:
+    form = ParticipantFilterForm(request.GET or None, team=request.team)
+    return form, participant_rows(form.filter(Participant.objects.for_team(request.team)))
+
+
+@login_required
+def participant_list(request: HttpRequest) -> HttpResponse:
+    form, queryset = _participants(request)
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "campaigns/participant_list.html",
+                  {"form": form, "page": page, "query": _query(request)})
+
+
+@login_required
+def participant_csv(request: HttpRequest) -> HttpResponse:
+    _form, queryset = _participants(request)
+    out = io.StringIO()
+    out.write("\ufeff")  # Excel opens UTF-8 Chinese correctly with a BOM
+    writer = csv.writer(out)
+    writer.writerow([_("Activity"), _("Official account"), "OpenID", _("Nickname"), _("Invited by"),
+                     _("Fission level"), _("Invites"), _("Tiers completed"), _("Following"),
+                     _("Joined"), _("Blacklisted"), _("Flagged"), _("Created")])
+    for p in queryset.iterator(chunk_size=2000):
+        writer.writerow([p.activity.name, p.account.name, p.openid, _safe_cell(p.nickname),
+                         p.inviter.openid if p.inviter else "", p.level, p.invites, p.tiers_completed,
+                         int(p.following), int(p.joined), int(p.blacklisted), int(p.flagged),
+                         p.created_at.isoformat()])
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="participants.csv"'
+    return response
+
+
+def _safe_cell(value: str) -> str:
+    """Nicknames are fan-controlled: keep spreadsheets from running them as formulas."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+@login_required
+def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    participant = get_for_team_or_404(Participant.objects.select_related("activity", "account", "inviter"),
+                                      request.team, pk=pk)
+    tree = invite_tree(participant)
+    assists = Assist.objects.filter(inviter=participant).order_by("-created_at")[:200]
+    notices = participant.notices.order_by("-created_at")[:50]
+    return render(request, "campaigns/participant_detail.html", {
+        "p": participant, "tree": tree, "assists": assists, "notices": notices,
+        "chain": _chain(participant),
+    })
+
+
+def _chain(participant: Participant) -> list[Participant]:
+    """Who invited whom up to the seed (bounded, cycles cannot loop)."""
+    chain, seen, current = [], {participant.pk}, participant.inviter
+    while current is not None and current.pk not in seen and len(chain) < 50:
+        chain.append(current)
+        seen.add(current.pk)
+        current = current.inviter
+    return list(reversed(chain))
+
+
+def invite_tree(root: Participant) -> list[tuple[int, Participant]]:
+    """(depth, participant) rows below ``root`` in display order, breadth-limited."""
+    rows: list[tuple[int, Participant]] = []
+    children: dict[int, list[Participant]] = {}
+    frontier, seen, depth = [root.pk], {root.pk}, 0
+    while frontier and len(seen) < TREE_LIMIT and depth < 20:
+        depth += 1
+        found = list(Participant.objects.filter(inviter_id__in=frontier).order_by("created_at", "id")
+                     [:TREE_LIMIT])
+        frontier = []
+        for p in found:
+            if p.pk in seen:
+                continue
+            seen.add(p.pk)
+            children.setdefault(p.inviter_id, []).append(p)
+            frontier.append(p.pk)
+
+    def walk(pk: int, level: int) -> None:
+        for child in children.get(pk, []):
+            rows.append((level, child))
+            walk(child.pk, level + 1)
+
+    walk(root.pk, 1)
+    return rows
+
+
+@login_required
+@require_POST
+def participant_blacklist(request: HttpRequest, pk: int) -> HttpResponse:
+    participant = get_for_team_or_404(Participant, request.team, pk=pk)
+    value = request.POST.get("blacklisted") == "1"
+    services.set_blacklisted(participant, value)
+    text = _("%(name)s is blacklisted.") if value else _("%(name)s is no longer blacklisted.")
+    messages.success(request, text % {"name": participant})
+    return redirect("campaigns:participant", pk=participant.pk)
