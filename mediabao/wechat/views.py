@@ -7,7 +7,7 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from mediabao.accounts.models import MANAGER_ROLES
 from mediabao.core.crypto import mask
 from mediabao.core.tenancy import get_for_team_or_404
 from mediabao.wechat import callbacks, selectors, services
@@ -33,13 +34,19 @@ def _url_or_none(name: str, *args) -> str | None:
         return None
 
 
+def _is_manager(request: HttpRequest) -> bool:
+    membership = getattr(request, "membership", None)
+    return membership is not None and membership.role in MANAGER_ROLES
+
+
 @login_required
 def account_list(request: HttpRequest) -> HttpResponse:
     accounts = OfficialAccount.objects.for_team(request.team)
     from mediabao.wechat import component
 
     response = render(request, "wechat/account_list.html", {
-        "accounts": accounts, "add_url": _url_or_none("wechat:account_add"),
+        "accounts": accounts,
+        "add_url": _url_or_none("wechat:account_add") if _is_manager(request) else None,
         "component_enabled": component.is_configured(),
     })
     # "授权公众号" posts here and is redirected to WeChat's authorize page; the page's CSP
@@ -63,7 +70,12 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def account_add(request: HttpRequest) -> HttpResponse:
-    """Developer mode: verify the credentials with WeChat, then show the server URL."""
+    """Developer mode: verify the credentials with WeChat, then show the server URL.
+
+    Owners and admins only (as in the API): connecting an account hands its secrets to the team.
+    """
+    if not _is_manager(request):
+        raise PermissionDenied
     form = DeveloperAccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -165,3 +165,15 @@ def test_api_events_and_calls_are_team_scoped(api, account, team_b, other_owner)
     for path in (f"/api/v1/accounts/{account.pk}/", f"/api/v1/accounts/{account.pk}/events/",
                  f"/api/v1/accounts/{account.pk}/calls/"):
         assert api.get(path).status_code == 404, path
+
+
+def test_only_managers_connect_accounts(client, make_user, team_a, member_of, sim, sim_account):
+    member = make_user("carol")
+    member_of(member, team_a)
+    member.current_team = team_a
+    member.save()
+    client.force_login(member)
+    assert 'href="/console/mp/add/"' not in client.get("/console/mp/").content.decode()
+    assert client.get("/console/mp/add/").status_code == 403
+    assert client.post("/console/mp/add/", form_data(sim_account)).status_code == 403
+    assert not OfficialAccount.objects.exists()
