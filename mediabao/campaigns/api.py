@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.http import QueryDict
+from django.utils import timezone
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -48,23 +51,26 @@ class ParticipantSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def _form_data(request, instance: Activity | None) -> QueryDict:
+def _form_data(request, instance: Activity | None, team) -> QueryDict:
     """The request body in the console form's shape (tiers as a list, layout as a dict);
-    on update, unspecified fields keep their current values."""
+    fields left out keep their current value (update) or the model's default (create)."""
     data = QueryDict(mutable=True)
-    if instance is not None:
-        form = ActivityForm(instance=instance, team=instance.team)
-        for name, field in form.fields.items():
-            if name == "poster_background":
-                continue
-            value = form.initial.get(name, field.initial)
-            if name == "accounts":
+    form = ActivityForm(instance=instance, team=team)
+    for name, field in form.fields.items():
+        if name == "poster_background":
+            continue
+        value = form.initial.get(name, field.initial)
+        value = value() if callable(value) else value
+        if name == "accounts":
+            if instance is not None:
                 data.setlist(name, [str(a.pk) for a in instance.accounts.all()])
-            elif isinstance(value, bool):
-                if value:
-                    data[name] = "on"
-            elif value is not None:
-                data[name] = value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value)
+        elif isinstance(value, bool):
+            if value:
+                data[name] = "on"
+        elif isinstance(value, datetime):
+            data[name] = timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+        elif value is not None:
+            data[name] = str(value)
     body = request.data
     for key in body:
         if key in ("tiers", "layout", "poster_background"):
@@ -113,7 +119,7 @@ class ActivityViewSet(TeamScopedMixin, viewsets.ModelViewSet):
         team = self.get_team()
         upload = request.FILES.get("poster_background")
         files = {"poster_background": upload} if upload else None
-        form = ActivityForm(_form_data(request, instance), files, instance=instance, team=team)
+        form = ActivityForm(_form_data(request, instance, team), files, instance=instance, team=team)
         if not form.is_valid():
             raise ValidationError({k: [str(e) for e in v] for k, v in form.errors.items()})
         if instance is None:

@@ -43,7 +43,7 @@ def activity_list(request: HttpRequest) -> HttpResponse:
     queryset = form.filter(Activity.objects.for_team(request.team)).annotate(
         n_participants=Count("participants", filter=Q(participants__joined=True), distinct=True),
         n_assists=Count("assists", filter=Q(assists__counted=True), distinct=True),
-    ).prefetch_related("accounts")
+    ).prefetch_related("accounts").order_by("-start_time", "-id")
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "campaigns/activity_list.html",
                   {"form": form, "page": page, "query": _query(request)})

@@ -21,6 +21,7 @@ def _wired() -> bool:
     try:
         reverse("campaigns:list")
         reverse("campaigns_public:oauth", args=[1])
+        reverse("api:activity-list")
         return True
     except NoReverseMatch:
         return False
