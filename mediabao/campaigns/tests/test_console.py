@@ -27,7 +27,7 @@ def form_data(acct, **over):
             "protection": "on", "deduct_on_unfollow": "on", "join_keyword": "双十一",
             "rules": "邀请 3 位好友关注即可领取", "tier1_invites": "3", "tier1_prize": "笔记本",
             "tier1_stock": "10", "tier2_invites": "10", "tier2_prize": "保温杯", "tier2_stock": "",
-            "assist_notice": "{nickname} 为你助力成功，已邀请 {invites} 人，还差 {remaining} 人可领取 {prize}",
+            "assist_notice": "{nickname} 助力成功，已邀请 {invites} 人，还差 {remaining} 人可领取 {prize}",
             "tier_notice": "完成第 {level} 级", "unfollow_notice": "{nickname} 取关了",
             "out_of_stock_notice": "{prize} 已发完", "welcome_text": "谢谢",
             "fraud_unfollow_minutes": "10", "fraud_action": "flag",
@@ -118,7 +118,8 @@ def test_keyword_unique_among_the_accounts_running_activities(console, acct, mak
 
 def test_another_teams_account_cannot_be_bound(console, acct, team_b):
     theirs = OfficialAccount.objects.create(team=team_b, appid="wxcampB00000000009", name="B")
-    assert "accounts" in errors(console.post("/console/campaigns/new/", form_data(acct, accounts=[theirs.pk])))
+    response = console.post("/console/campaigns/new/", form_data(acct, accounts=[theirs.pk]))
+    assert "accounts" in errors(response)
 
 
 def test_list_filters(console, acct, make_activity):
@@ -197,7 +198,8 @@ def test_participants_filters_tree_csv_and_blacklist(console, acct, make_activit
 
 def test_api_create_validate_update_list(api, acct):
     now = timezone.now()
-    body = {"name": "API 活动", "start_time": now.isoformat(), "end_time": (now - timedelta(days=1)).isoformat(),
+    body = {"name": "API 活动", "start_time": now.isoformat(),
+            "end_time": (now - timedelta(days=1)).isoformat(),
             "accounts": [acct.pk], "join_keyword": "api", "rules": "规则",
             "tiers": [{"invites_needed": 5, "prize": "A"}, {"invites_needed": 5, "prize": "B"}]}
     response = api.post("/api/v1/activities/", {**body, "poster_background": background_upload()},
