@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,10 +119,17 @@ class Supervisor:
         return None
 
     def stop_all(self) -> None:
+        """Stop every child at once (each with its own grace period), then forget them."""
         self.stopping = True
-        for child in reversed(self.children):
-            log.info("stopping %s", child.name)
-            child.stop()
+        names = ", ".join(child.name for child in self.children)
+        if names:
+            log.info("stopping %s", names)
+        threads = [threading.Thread(target=child.stop, name=f"stop-{child.name}")
+                   for child in self.children]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         self._pids_file.unlink(missing_ok=True)
 
 
