@@ -71,7 +71,7 @@ def test_budget_exhaustion_is_a_400_on_account(api, account, channel, settings):
     settings.CHANNELS_PERMANENT_QR_CAP = 1
     response = api.post(BASE, {"account": account.pk, "name": "新的"}, format="json")
     assert response.status_code == 400
-    assert "permanent QR codes" in response.json()["fields"]["account"][0]
+    assert account.name in response.json()["fields"]["account"][0]  # says which account is full
     budget = api.get(f"{BASE}budget/", {"account": account.pk}).json()
     assert budget == {"account": account.pk, "used": 1, "cap": 1, "remaining": 0}
 

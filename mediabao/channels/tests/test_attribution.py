@@ -64,7 +64,7 @@ def test_wechats_own_cap_is_reported_as_an_exhausted_budget(sim, account):
     services.create_channel(account=account, name="一")
     with pytest.raises(services.BudgetExhausted) as exc:
         services.create_channel(account=account, name="二")
-    assert "used up" in exc.value.message
+    assert account.name in exc.value.message and exc.value.field == "account"
     assert Channel.objects.filter(account=account).count() == 1
 
 
