@@ -54,6 +54,8 @@ def test_create_view_and_download_in_chromium(live, sim, account, owner):
             page.click("#new-channel")
             page.click("button.btn-primary")  # empty form: errors, nothing created
             assert page.locator(".invalid-feedback").count() >= 2
+            if shots:
+                page.screenshot(path=os.path.join(shots, "channel-form-errors.png"), full_page=True)
             page.select_option("select[name=account]", str(account.pk))
             page.fill("input[name=name]", "门店海报")
             page.fill("textarea[name=note]", "静安店收银台")
