@@ -46,7 +46,12 @@ def send_join_card(activity_id: int, account_id: int, openid: str) -> bool:
 
 
 def send_poster_image(participant_id: int) -> bool:
+    """Once per poster version: reopening the page must not spend the fan's quota again."""
+    from django.db import IntegrityError
+    from django.utils import timezone
+
     from mediabao.campaigns import services
+    from mediabao.campaigns.models import Notice
     from mediabao.wechat.media import upload_temporary_image
 
     participant = Participant.objects.select_related("activity", "account").filter(pk=participant_id).first()
@@ -54,12 +59,20 @@ def send_poster_image(participant_id: int) -> bool:
         return False
     try:
         path = services.ensure_poster(participant)
+        try:
+            notice = Notice.objects.create(team_id=participant.team_id, participant=participant,
+                                           key=f"poster:{participant.poster_key}", text="[poster image]",
+                                           sent_at=timezone.now())
+        except IntegrityError:
+            return False
         media_id = upload_temporary_image(participant.account, path.read_bytes(), "poster.jpg", "image/jpeg")
     except WeChatError as exc:
         log.info("poster image for participant %s not sent: %s", participant_id, exc)
         return False
-    return _custom(participant.account, {"touser": participant.openid, "msgtype": "image",
+    sent = _custom(participant.account, {"touser": participant.openid, "msgtype": "image",
                                          "image": {"media_id": media_id}})
+    Notice.objects.filter(pk=notice.pk).update(channel="custom" if sent else "")
+    return sent
 
 
 def send_text(account_id: int, openid: str, text: str) -> bool:

@@ -1,0 +1,69 @@
+"""Exact counts under concurrency: real threads, real transactions, one database."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import close_old_connections, connection, transaction
+
+from mediabao.campaigns import services
+from mediabao.campaigns.models import Assist, AwardTier, Notice, Participant, RewardClaim
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _run_all(calls, workers=16):
+    barrier = threading.Barrier(min(workers, len(calls)))
+
+    def one(args):
+        account, openid, scene = args
+        try:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=5)
+            with transaction.atomic():
+                return services.record_assist(account, openid, scene, new_fan=True).reason
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(one, calls))
+    close_old_connections()
+    return results
+
+
+def test_50_fans_each_delivered_3_times_count_exactly_once(make_activity, acct):
+    activity = make_activity(tiers=((10, "贴纸", 3), (30, "杯子", 1), (50, "耳机", None)))
+    inviter = services.join(activity, acct, "seed", nickname="种子")
+    fans = [f"fan{n:03d}" for n in range(50)]
+    calls = [(acct, fan, inviter.scene) for fan in fans for _ in range(3)]
+    random.Random(7).shuffle(calls)
+    results = _run_all(calls)
+    assert results.count("counted") == 50 and results.count("duplicate") == 100
+    inviter.refresh_from_db()
+    assert inviter.invites == 50 and inviter.tiers_completed == 3
+    assert Assist.objects.filter(activity=activity).count() == 50
+    assert Participant.objects.filter(activity=activity, joined=False, level=2).count() == 50
+    assert Notice.objects.filter(participant=inviter, key__startswith="assist:").count() == 50
+    assert Notice.objects.filter(participant=inviter, key__startswith="tier:").count() == 3
+    assert RewardClaim.objects.filter(participant=inviter).count() == 3
+    assert list(AwardTier.objects.filter(activity=activity).order_by("level")
+                .values_list("remaining", flat=True)) == [2, 0, None]
+
+
+def test_stock_never_goes_below_zero_with_many_inviters(make_activity, acct):
+    activity = make_activity(tiers=((1, "限量徽章", 7),))
+    inviters = [services.join(activity, acct, f"seed{n}") for n in range(20)]
+    calls = [(acct, f"friend{n}", p.scene) for n, p in enumerate(inviters)]
+    # the same fans through other posters
+    calls += [(acct, f"friend{n}", inviters[(n + 1) % 20].scene) for n in range(20)]
+    results = _run_all(calls)
+    assert results.count("counted") == 20
+    assert AwardTier.objects.get(activity=activity).remaining == 0
+    assert RewardClaim.objects.filter(tier__activity=activity).count() == 7
+    assert sum(Participant.objects.filter(activity=activity, joined=True)
+               .values_list("invites", flat=True)) == 20
+    assert Notice.objects.filter(key__startswith="tier:", text__contains="已发完").count() == 13
