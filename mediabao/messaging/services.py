@@ -7,7 +7,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-import requests
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -15,8 +14,7 @@ from django.utils.translation import gettext as _
 from mediabao.messaging import audience as audiences
 from mediabao.messaging import rules, validation
 from mediabao.messaging.models import Recipient, SendJob, Template, Upload
-from mediabao.wechat.client import WeChatClient, api_url, decode, timeout_seconds
-from mediabao.wechat.errors import WeChatError
+from mediabao.wechat.client import WeChatClient
 from mediabao.wechat.models import OfficialAccount
 
 log = logging.getLogger(__name__)
@@ -80,31 +78,13 @@ def ensure_media_id(upload: Upload) -> str:
     """The upload's media_id, uploading (again) when it is missing or about to expire."""
     if upload.media_valid():
         return upload.media_id
-    from mediabao.wechat.tokens import credentials_for, token_store
-
-    store = token_store()
-    creds = credentials_for(upload.account)
-    token = store.get(creds)
-    for attempt in range(2):
-        ext = upload.content_type.split("/")[-1]
-        files = {"media": (f"upload-{upload.pk}.{ext}", bytes(upload.data), upload.content_type)}
-        try:
-            response = requests.post(api_url("cgi-bin/media/upload"),
-                                     params={"access_token": token, "type": "image"},
-                                     files=files, timeout=timeout_seconds() * 3)
-            result = decode(response.status_code, response.text)
-        except WeChatError as exc:
-            if exc.needs_token_refresh and attempt == 0:
-                token = store.get(creds, failed_token=token)
-                continue
-            raise
-        except requests.RequestException as exc:
-            raise WeChatError(errmsg=str(exc)) from exc
-        upload.media_id = str(result.get("media_id") or "")
-        upload.media_uploaded_at = timezone.now()
-        upload.save(update_fields=["media_id", "media_uploaded_at"])
-        return upload.media_id
-    raise WeChatError(errmsg="media upload failed")  # pragma: no cover
+    ext = upload.content_type.split("/")[-1]
+    files = {"media": (f"upload-{upload.pk}.{ext}", bytes(upload.data), upload.content_type)}
+    result = WeChatClient(upload.account).upload("cgi-bin/media/upload", files, type="image")
+    upload.media_id = str(result.get("media_id") or "")
+    upload.media_uploaded_at = timezone.now()
+    upload.save(update_fields=["media_id", "media_uploaded_at"])
+    return upload.media_id
 
 
 # --- jobs --------------------------------------------------------------------------------

@@ -99,3 +99,22 @@ def test_two_workers_share_one_job(owner, account, templates, wxsim, workers, tm
                                       for log in logs)
 
     wait_for(both_sent, 15, what="both workers to have sent part of the job")
+
+
+def test_daily_quota_pauses_the_job_and_resume_sends_only_the_rest(owner, account, templates, wxsim,
+                                                                   workers):
+    n, quota = 50_000, 30_000
+    openids = make_fans(wxsim, account, n)
+    wxsim.client.set_quota(account.appid, "message/template/send", limit=quota, used=0)
+    workers(MEDIABAO_MESSAGING_CONCURRENCY="100")
+    job = _job(owner, account, templates)
+    wait_for(lambda: _progress(job.pk).state == "paused", 300, interval=0.5, what="the pause")
+    job.refresh_from_db()
+    assert "45009" in job.pause_reason and job.sent == quota
+    assert Recipient.objects.filter(job=job, state="pending").count() == n - quota
+    wxsim.client.set_quota(account.appid, "message/template/send", reset=True)  # the next day
+    assert services.resume_job(job)
+    wait_for(lambda: _progress(job.pk).state == "done", 300, interval=0.5, what="the job to finish")
+    job.refresh_from_db()
+    assert (job.sent, job.failed) == (n, 0)
+    assert inbox_counts(wxsim, account.appid, "template") == dict.fromkeys(openids, 1)
