@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 from mediabao import embedded
@@ -67,6 +68,11 @@ CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep our LOGGING (JSON lines) in workers and beat
 WORKER_HEARTBEAT_SECONDS = env_int("MEDIABAO_WORKER_HEARTBEAT_SECONDS", 10)
+# Static periodic tasks; django-celery-beat copies them into its database schedule.
+CELERY_BEAT_SCHEDULE = {
+    "wechat-prune-events": {"task": "mediabao.wechat.prune_events",
+                            "schedule": crontab(hour=3, minute=30)},
+}
 
 # --- Apps --------------------------------------------------------------------------
 INSTALLED_APPS = [

@@ -22,6 +22,7 @@ class FanFilterForm(BootstrapMixin, forms.Form):
     source = forms.ChoiceField(label=_("Source"), required=False,
                                choices=[("", _("All"))] + list(Fan.Source.choices))
     tag = forms.IntegerField(label=_("Tag id"), required=False, min_value=0, max_value=2**31 - 1)
+    channel = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, accounts=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -35,4 +36,5 @@ class FanFilterForm(BootstrapMixin, forms.Form):
 
         return FanFilter(account=data.get("account"), q=data.get("q") or "",
                          following=tri(data.get("following")), in_window=tri(data.get("in_window")),
-                         tag=data.get("tag"), source=data.get("source") or "")
+                         tag=data.get("tag"), source=data.get("source") or "",
+                         channel=data.get("channel"))

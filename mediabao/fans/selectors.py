@@ -19,6 +19,8 @@ class FanFilter:
     in_window: bool | None = None
     tag: int | None = None
     source: str = ""
+    #: A channel (推广码) id: fans whose follow was attributed to it.
+    channel: int | None = None
 
 
 def in_window_q(now=None) -> Q:
@@ -41,6 +43,8 @@ def fans(team: Team | None, flt: FanFilter) -> QuerySet[Fan]:
         qs = qs.filter(tags__contains=[flt.tag])
     if flt.source:
         qs = qs.filter(source=flt.source)
+    if flt.channel:
+        qs = qs.filter(source=Fan.Source.CHANNEL, source_ref=str(flt.channel))
     term = flt.q.strip()
     if term:
         qs = qs.filter(Q(openid=term) | Q(nickname__icontains=term) | Q(remark__icontains=term))
