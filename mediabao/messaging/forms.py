@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from mediabao.core.forms import BootstrapMixin
 from mediabao.messaging import rules
-from mediabao.messaging.models import Schedule, SendJob, Template, Upload
+from mediabao.messaging.models import DeliverySettings, Schedule, SendJob, Template, Upload
 
 AUDIENCE_CHOICES = [("all", _("All followers")), ("window", _("Interacted in the last 48 hours")),
                     ("tag", _("A tag")), ("openids", _("A list of OpenIDs")), ("fan", _("One fan"))]
@@ -192,3 +193,21 @@ class ScheduleForm(BootstrapMixin, forms.Form):
 
 def upload_choices(team, account) -> list[Upload]:
     return list(Upload.objects.for_team(team).filter(account=account).defer("data")[:50])
+
+
+class DeliverySettingsForm(BootstrapMixin, forms.ModelForm):
+    class Meta:
+        model = DeliverySettings
+        fields = ["concurrency", "rate_per_second", "notice_template"]
+        help_texts = {
+            "concurrency": _("Requests in flight per worker (default 100)."),
+            "rate_per_second": _("Messages per second for this account, shared by all workers."),
+            "notice_template": _("Sent to operators out of their 48-hour window when a job "
+                                 "finishes or stops."),
+        }
+
+    def __init__(self, *args, account=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["notice_template"].queryset = Template.objects.filter(account=account, removed=False)
+        for name, top in (("concurrency", 1000), ("rate_per_second", 100_000)):
+            self.fields[name].validators += [MinValueValidator(1), MaxValueValidator(top)]

@@ -31,12 +31,27 @@ def start_job(job_id: int) -> str:
 
 
 @shared_task(name="mediabao.messaging.recover")
-def recover() -> int:
-    """Queue runners for every running job (after a restart, a dead worker's job goes on)."""
-    from mediabao.messaging import services
+def recover(stalled_only: bool = False) -> int:
+    """Queue runners for running jobs, so a job survives its workers.
+
+    At worker start every running job gets runners (a dead worker's job goes on);
+    beat's periodic call only revives jobs with no progress for two leases (a runner
+    that died without taking its worker with it). Extra runners are harmless: they
+    share the job through SKIP LOCKED claims.
+    """
+    from datetime import timedelta
+
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from mediabao.messaging import conf, services
     from mediabao.messaging.models import SendJob
 
-    ids = list(SendJob.objects.filter(state=SendJob.State.RUNNING).values_list("pk", flat=True))
+    jobs = SendJob.objects.filter(state=SendJob.State.RUNNING)
+    if stalled_only:
+        quiet = timezone.now() - timedelta(seconds=2 * conf.lease_seconds())
+        jobs = jobs.filter(Q(heartbeat_at__lt=quiet) | Q(heartbeat_at__isnull=True))
+    ids = list(jobs.values_list("pk", flat=True))
     for job_id in ids:
         services.launch(job_id)
     return len(ids)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("new/audience-size/", views.audience_size, name="audience_size"),
     path("templates/", views.template_list, name="templates"),
     path("templates/sync/<int:account_id>/", views.template_sync, name="template_sync"),
+    path("accounts/<int:account_id>/settings/", views.delivery_settings, name="settings"),
     path("jobs/<int:pk>/", views.job_detail, name="job"),
     path("jobs/<int:pk>/row/", views.job_row, name="job_row"),
     path("jobs/<int:pk>/progress/", views.job_progress, name="job_progress"),

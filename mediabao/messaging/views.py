@@ -18,8 +18,14 @@ from django.views.decorators.http import require_POST
 from mediabao.core.tenancy import get_for_team_or_404
 from mediabao.messaging import audience as audiences
 from mediabao.messaging import rules, schedules, selectors, services, validation
-from mediabao.messaging.forms import ComposeForm, PickForm, ScheduleForm, upload_choices
-from mediabao.messaging.models import Recipient, Schedule, SendJob, Template
+from mediabao.messaging.forms import (
+    ComposeForm,
+    DeliverySettingsForm,
+    PickForm,
+    ScheduleForm,
+    upload_choices,
+)
+from mediabao.messaging.models import DeliverySettings, Recipient, Schedule, SendJob, Template
 from mediabao.wechat.errors import WeChatError
 from mediabao.wechat.models import OfficialAccount
 
@@ -52,6 +58,19 @@ def template_sync(request: HttpRequest, account_id: int) -> HttpResponse:
     else:
         messages.success(request, _("%(n)d templates synced for %(name)s.") % {"n": n, "name": account.name})
     return redirect("messaging:templates")
+
+
+@login_required
+def delivery_settings(request: HttpRequest, account_id: int) -> HttpResponse:
+    """Per-account engine knobs and the operators' notice template."""
+    account = get_for_team_or_404(OfficialAccount, request.team, pk=account_id)
+    instance = DeliverySettings.objects.filter(account=account).first() or DeliverySettings(account=account)
+    form = DeliverySettingsForm(request.POST or None, instance=instance, account=account)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Delivery settings saved for %(name)s.") % {"name": account.name})
+        return redirect("messaging:templates")
+    return render(request, "messaging/delivery_settings.html", {"account": account, "form": form})
 
 
 # --- composer ----------------------------------------------------------------------------------

@@ -141,3 +141,17 @@ def test_sop_schedule_create_edit_cancel(console, account, templates):
     console.post(f"{BASE}schedules/{schedule.pk}/cancel/")
     assert not PeriodicTask.objects.filter(pk=task.pk).exists()
     assert not Schedule.objects.get().enabled
+
+
+def test_delivery_settings(console, account, templates, team_b):
+    url = f"{BASE}accounts/{account.pk}/settings/"
+    assert console.post(url, {"concurrency": "0", "rate_per_second": "10"}).status_code == 200
+    r = console.post(url, {"concurrency": "50", "rate_per_second": "200",
+                           "notice_template": templates["legacy"].pk})
+    assert r.status_code == 302
+    from mediabao.messaging.models import DeliverySettings
+
+    knobs = DeliverySettings.objects.get(account=account)
+    assert (knobs.concurrency, knobs.rate_per_second) == (50, 200)
+    other = OfficialAccount.objects.create(team=team_b, appid="wxother000000003", name="B")
+    assert console.get(f"{BASE}accounts/{other.pk}/settings/").status_code == 404
