@@ -285,6 +285,27 @@ class ParticipantFilterForm(BootstrapMixin, forms.Form):
         return queryset
 
 
+class AddressForm(BootstrapMixin, forms.Form):
+    """Where a physical prize goes (filled by the fan on the mobile page)."""
+
+    name = forms.CharField(label=_("Recipient"), max_length=50)
+    phone = forms.RegexField(label=_("Phone"), regex=r"^\+?[0-9][0-9 -]{4,19}$", max_length=30,
+                             error_messages={"invalid": _("Enter a valid phone number.")})
+    address = forms.CharField(label=_("Address"), max_length=300, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean_name(self) -> str:
+        name = " ".join(self.cleaned_data["name"].split())
+        if not name:
+            raise ValidationError(_("Enter the recipient's name."), code="required")
+        return name
+
+    def clean_address(self) -> str:
+        address = self.cleaned_data["address"].strip()
+        if len(address) < 5:
+            raise ValidationError(_("Enter the full address."), code="short")
+        return address
+
+
 def participant_rows(queryset):
     return queryset.select_related("activity", "account", "inviter").order_by("-invites", "id")
 

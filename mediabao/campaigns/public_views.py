@@ -12,8 +12,10 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from mediabao.campaigns import services, tasks
+from mediabao.campaigns.forms import AddressForm
 from mediabao.campaigns.models import Activity
 from mediabao.wechat.errors import WeChatError
 from mediabao.wechat.models import OfficialAccount
@@ -72,10 +74,18 @@ def oauth_callback(request: HttpRequest, activity_id: int) -> HttpResponse:
 
 
 @never_cache
-def h5_page(request: HttpRequest, token: str) -> HttpResponse:
+def h5_page(request: HttpRequest, token: str, forms_by_claim: dict | None = None,
+            status: int = 200) -> HttpResponse:
     participant = services.participant_from_token(token)
     if participant is None:
         raise Http404
+    forms_by_claim = forms_by_claim or {}
+    claims = []
+    for claim in participant.claims.select_related("tier").order_by("tier__level"):
+        form = forms_by_claim.get(claim.pk) or AddressForm(
+            initial={"name": claim.name, "phone": claim.phone, "address": claim.address},
+            prefix=f"c{claim.pk}")
+        claims.append((claim, form))
     activity = participant.activity
     tier_rows = []
     for tier in services.tiers(activity):
@@ -86,8 +96,28 @@ def h5_page(request: HttpRequest, token: str) -> HttpResponse:
         "p": participant, "activity": activity, "token": token, "tiers": tier_rows, "next": upcoming,
         "next_left": (upcoming.invites_needed - participant.invites) if upcoming else 0,
         "leaders": services.leaderboard(activity, 10), "rank": services.rank_of(participant),
-        "claims": participant.claims.select_related("tier"),
-    })
+        "claims": claims,
+    }, status=status)
+
+
+@require_POST
+def claim_address(request: HttpRequest, token: str, claim_id: int) -> HttpResponse:
+    """The fan's delivery address for a prize they secured (until it is shipped)."""
+    participant = services.participant_from_token(token)
+    if participant is None:
+        raise Http404
+    claim = participant.claims.filter(pk=claim_id).first()
+    if claim is None:
+        raise Http404
+    form = AddressForm(request.POST, prefix=f"c{claim.pk}")
+    if form.is_valid():
+        try:
+            services.save_address(claim, **form.cleaned_data)
+        except services.CampaignError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("campaigns_public:h5", token=token)
+    return h5_page(request, token, forms_by_claim={claim.pk: form}, status=400)
 
 
 def poster_image(request: HttpRequest, token: str) -> HttpResponse:

@@ -427,7 +427,7 @@ def complete_tiers(activity: Activity, inviter: Participant) -> list[tuple[Award
                            .update(remaining=F("remaining") - 1))
         if secured:
             RewardClaim.objects.get_or_create(tier=tier, participant=inviter,
-                                              defaults={"team_id": activity.team_id})
+                                              defaults={"team_id": activity.team_id, "code": new_code()})
         Participant.objects.filter(pk=inviter.pk).update(tiers_completed=tier.level)
         inviter.tiers_completed = tier.level
         done.append((tier, secured))
@@ -523,6 +523,27 @@ def deliver_notice(notice_id: int) -> str:
     channel = send_notice(participant.account, participant.openid, notice.text)
     Notice.objects.filter(pk=notice_id).update(channel=channel)
     return channel
+
+
+# --- rewards ---------------------------------------------------------------------------
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a counter
+
+
+def new_code(length: int = 10) -> str:
+    import secrets
+
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+def save_address(claim: RewardClaim, *, name: str, phone: str, address: str) -> None:
+    if claim.shipped:
+        raise CampaignError(_("This prize has already been shipped."))
+    RewardClaim.objects.filter(pk=claim.pk).update(name=name, phone=phone, address=address)
+
+
+def mark_shipped(claim: RewardClaim, shipped: bool = True) -> None:
+    RewardClaim.objects.filter(pk=claim.pk).update(shipped=shipped,
+                                                   shipped_at=timezone.now() if shipped else None)
 
 
 # --- reads for the H5 page -------------------------------------------------------------

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from mediabao.campaigns import services
+from mediabao.campaigns import stats as campaign_stats
 from mediabao.campaigns.forms import (
     LAYOUT_FIELDS,
     MAX_TIERS,
@@ -24,7 +25,7 @@ from mediabao.campaigns.forms import (
     ParticipantFilterForm,
     participant_rows,
 )
-from mediabao.campaigns.models import Activity, Assist, Notice, Participant
+from mediabao.campaigns.models import Activity, Assist, Notice, Participant, RewardClaim
 from mediabao.core.tenancy import get_for_team_or_404
 
 PAGE_SIZE = 20
@@ -91,7 +92,37 @@ def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "campaigns/activity_detail.html", {
         "activity": activity, "tiers": services.tiers(activity), "stats": stats,
         "leaders": services.leaderboard(activity, 20), "accounts": activity.accounts.all(),
+        "claims": RewardClaim.objects.filter(tier__activity=activity)
+                  .select_related("tier", "participant").order_by("shipped", "-created_at")[:200],
+        "daily": campaign_stats.daily(activity), "levels": campaign_stats.levels(activity),
     })
+
+
+@login_required
+@require_POST
+def reward_shipped(request: HttpRequest, pk: int) -> HttpResponse:
+    claim = get_for_team_or_404(RewardClaim.objects.select_related("tier"), request.team, pk=pk)
+    services.mark_shipped(claim, request.POST.get("shipped", "1") == "1")
+    messages.success(request, _("Prize status saved."))
+    return redirect("campaigns:detail", pk=claim.tier.activity_id)
+
+
+@login_required
+def rewards_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    activity = get_for_team_or_404(Activity, request.team, pk=pk)
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow([_("Tier"), _("Prize"), "OpenID", _("Nickname"), _("Redemption code"), _("Recipient"),
+                     _("Phone"), _("Address"), _("Shipped"), _("Created")])
+    claims = RewardClaim.objects.filter(tier__activity=activity).select_related("tier", "participant")
+    for c in claims.order_by("tier__level", "created_at"):
+        writer.writerow([c.tier.level, c.tier.prize, c.participant.openid, _safe_cell(c.participant.nickname),
+                         c.code, _safe_cell(c.name), _safe_cell(c.phone), _safe_cell(c.address),
+                         int(c.shipped), c.created_at.isoformat()])
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="rewards-{activity.pk}.csv"'
+    return response
 
 
 def _participants(request: HttpRequest) -> tuple[ParticipantFilterForm, object]:
