@@ -53,6 +53,14 @@ def _news_url(inbox: list[dict]) -> str:
 def test_keyword_oauth_poster_and_friends(live_account, live_server, sim, make_activity):
     appid = live_account.appid
     activity = make_activity(accounts=[live_account], tiers=((2, "贴纸", 1), (3, "杯子", None)))
+    # the operator's fallback for notices outside the customer-service quota (SPEC §6)
+    sim.create_template(appid, "助力通知", "{{keyword1.DATA}}\n{{keyword2.DATA}}")
+    from mediabao.messaging.models import DeliverySettings
+    from mediabao.messaging.services import sync_templates
+
+    sync_templates(live_account)
+    DeliverySettings.objects.create(account=live_account,
+                                    notice_template=live_account.message_templates.get())
     seed = sim.create_fans(appid, 1)[0]
     result = sim.fan_send_text(appid, seed, "海报")
     assert result["status"] == "reply" and result["reply"]["content"] == "邀请好友关注即可领奖"
@@ -100,8 +108,10 @@ def test_keyword_oauth_poster_and_friends(live_account, live_server, sim, make_a
     notices = list(Notice.objects.filter(participant=participant).exclude(key__startswith="poster:")
                    .order_by("id"))
     assert len(notices) == 5  # 3 assists + 2 tiers
-    delivered = [n for n in notices if n.channel == "custom"]
-    assert len(delivered) == 3 and all(n.sent_at for n in notices)
+    assert [n.channel for n in notices] == ["custom"] * 3 + ["template"] * 2
+    assert all(n.sent_at for n in notices)
+    templates = [m for m in sim.inbox(appid, seed) if m["channel"] == "template"]
+    assert len(templates) == 2
     texts = [str(m) for m in sim.inbox(appid, seed)
              if m.get("msgtype") == "text" and m["channel"] == "custom"]
     assert len(texts) == 3 and "为你助力成功" in texts[0] and "已邀请 1 人" in texts[0]
@@ -130,3 +140,31 @@ def test_keyword_outside_time_gets_a_clear_reply(live_account, sim, make_activit
     content = result["reply"]["content"]
     assert result["status"] == "reply" and ("开始" in content or "not started" in content)
     assert not any(m.get("msgtype") == "news" for m in sim.inbox(live_account.appid, fan))
+
+
+def test_many_friends_scan_one_poster_at_once(live_account, sim, make_activity):
+    """Real pushes, concurrently: the count equals the distinct new fans, stock never
+    below zero, one notice per assist; repeated scans (SCAN events) change nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mediabao.campaigns import services
+    from mediabao.campaigns.models import AwardTier, RewardClaim
+
+    appid = live_account.appid
+    activity = make_activity(accounts=[live_account], tiers=((20, "贴纸", 1), (40, "杯子", 0)))
+    seed = sim.create_fans(appid, 1)[0]
+    participant = services.join(activity, live_account, seed, nickname="种子")
+    services.ensure_qr(participant)
+    friends = sim.create_fans(appid, 60, following=False)
+    with ThreadPoolExecutor(20) as pool:
+        first = list(pool.map(lambda f: sim.fan_scan(appid, f, participant.qr_ticket), friends))
+        again = list(pool.map(lambda f: sim.fan_scan(appid, f, participant.qr_ticket), friends))
+    assert all(r["status"] in ("reply", "ok") for r in first + again), first + again
+    participant.refresh_from_db()
+    assert participant.invites == 60 and participant.tiers_completed == 2
+    assert Assist.objects.filter(activity=activity).count() == 60
+    assert Notice.objects.filter(participant=participant, key__startswith="assist:").count() == 60
+    assert list(AwardTier.objects.filter(activity=activity).order_by("level")
+                .values_list("remaining", flat=True)) == [0, 0]
+    assert RewardClaim.objects.filter(participant=participant).count() == 1
+    assert Fan.objects.filter(account=live_account, openid__in=friends, source="campaign").count() == 60
