@@ -22,9 +22,19 @@ def _clean_cache(request):
     ):
         yield
         return
-    from django.core.cache import cache
+    import redis
+    from django.conf import settings
 
-    cache.clear()
+    # Only this run's keys (Django's cache and the gateway's raw keys share the prefix):
+    # a FLUSHDB would wipe the keys of a parallel test worker or a dev instance.
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=5000))
+        for start in range(0, len(keys), 5000):
+            client.delete(*keys[start:start + 5000])
+    finally:
+        client.close()
     yield
 
 

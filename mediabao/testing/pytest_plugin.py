@@ -16,7 +16,14 @@ _ROOT = Path(__file__).resolve().parents[2]
 
 os.environ.setdefault("MEDIABAO_DATA_DIR", str(_ROOT / "var" / "test"))
 os.environ.setdefault("MEDIABAO_PG_FAST", "1")
-# Keep test keys and tasks apart from a dev instance that may share the same Redis.
-os.environ.setdefault("MEDIABAO_CACHE_PREFIX", "mbtest")
-os.environ.setdefault("MEDIABAO_TASK_QUEUE", "mediabao-test")
+# Keep test keys and tasks apart from a dev instance that may share the same Redis, and,
+# under pytest-xdist, each worker's apart from the others' (the controller process owns
+# the embedded servers; workers attach to them; pytest-django gives each its own DB).
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker:
+    os.environ["MEDIABAO_CACHE_PREFIX"] = f"mbtest-{_worker}"
+    os.environ["MEDIABAO_TASK_QUEUE"] = f"mediabao-test-{_worker}"
+else:
+    os.environ.setdefault("MEDIABAO_CACHE_PREFIX", "mbtest")
+    os.environ.setdefault("MEDIABAO_TASK_QUEUE", "mediabao-test")
 os.environ.setdefault("MEDIABAO_LOGIN_RATE_LIMIT", "5/5m")
