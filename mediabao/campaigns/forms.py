@@ -23,6 +23,12 @@ from mediabao.wechat.models import OfficialAccount
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 LAYOUT_FIELDS = ("avatar_x", "avatar_y", "avatar_size", "nickname_x", "nickname_y", "nickname_size",
                  "nickname_color", "qr_x", "qr_y", "qr_size")
+LAYOUT_LABELS = {
+    "avatar_x": _("Avatar X"), "avatar_y": _("Avatar Y"), "avatar_size": _("Avatar size"),
+    "nickname_x": _("Nickname X"), "nickname_y": _("Nickname Y"), "nickname_size": _("Nickname font size"),
+    "nickname_color": _("Nickname colour"), "qr_x": _("QR code X"), "qr_y": _("QR code Y"),
+    "qr_size": _("QR code size"),
+}
 NOTICE_FIELDS = ("assist_notice", "tier_notice", "unfollow_notice", "out_of_stock_notice", "welcome_text")
 MAX_TIERS = 3
 
@@ -72,7 +78,7 @@ class ActivityForm(BootstrapMixin, forms.ModelForm):
         for name in LAYOUT_FIELDS:
             field: forms.Field = (forms.CharField(max_length=20) if name == "nickname_color"
                                   else forms.IntegerField(min_value=0, max_value=10000))
-            field.label = _(name.replace("_", " ").capitalize())
+            field.label = LAYOUT_LABELS[name]
             field.initial = current[name]
             field.required = True
             self.fields[f"layout_{name}"] = field
