@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connections
 from django.utils import timezone
 from PIL import Image
 
@@ -69,3 +70,22 @@ def make_activity(team_a, acct):
         return activity
 
     return make
+
+
+@pytest.fixture
+def live_account(live_server, settings, sim, team_a):
+    db = connections.settings["default"]
+    max_age, db["CONN_MAX_AGE"] = db["CONN_MAX_AGE"], 0
+    settings.PUBLIC_BASE_URL = live_server.url
+    from mediabao.celery import app as celery_app
+
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    mp = sim.create_account(name="裂变直播号", encrypt_mode="safe")
+    account = OfficialAccount.objects.create(
+        team=team_a, appid=mp["appid"], name=mp["name"], appsecret=mp["secret"],
+        callback_token=mp["token"], encoding_aes_key=mp["encoding_aes_key"])
+    sim.update_account(mp["appid"], server_url=f"{live_server.url}/wechat/callback/{mp['appid']}/")
+    yield account
+    celery_app.conf.task_always_eager = eager
+    db["CONN_MAX_AGE"] = max_age

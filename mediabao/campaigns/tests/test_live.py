@@ -12,35 +12,15 @@ import re
 import pytest
 import requests
 import zxingcpp
-from django.db import connections
 from PIL import Image
 
 from mediabao.campaigns.models import Assist, Notice, Participant
-from mediabao.celery import app as celery_app
 from mediabao.fans.models import Fan
-from mediabao.wechat.models import OfficialAccount
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def live_account(live_server, settings, sim, team_a):
-    db = connections.settings["default"]
-    max_age, db["CONN_MAX_AGE"] = db["CONN_MAX_AGE"], 0
-    settings.PUBLIC_BASE_URL = live_server.url
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    mp = sim.create_account(name="裂变直播号", encrypt_mode="safe")
-    account = OfficialAccount.objects.create(
-        team=team_a, appid=mp["appid"], name=mp["name"], appsecret=mp["secret"],
-        callback_token=mp["token"], encoding_aes_key=mp["encoding_aes_key"])
-    sim.update_account(mp["appid"], server_url=f"{live_server.url}/wechat/callback/{mp['appid']}/")
-    yield account
-    celery_app.conf.task_always_eager = eager
-    db["CONN_MAX_AGE"] = max_age
-
-
-def _news_url(inbox: list[dict]) -> str:
+def news_url(inbox: list[dict]) -> str:
     for message in inbox:
         if message.get("msgtype") == "news":
             text = repr(message)
@@ -66,7 +46,7 @@ def test_keyword_oauth_poster_and_friends(live_account, live_server, sim, make_a
     assert result["status"] == "reply" and result["reply"]["content"] == "邀请好友关注即可领奖"
     inbox = sim.inbox(appid, seed)
     assert any(m["channel"] == "passive" for m in inbox)
-    link = _news_url(inbox)
+    link = news_url(inbox)
     assert "snsapi_userinfo" in link and f"/c/{activity.pk}/oauth/" in requests.utils.unquote(link)
 
     page = sim.fan_open(appid, seed, link)
@@ -86,7 +66,7 @@ def test_keyword_oauth_poster_and_friends(live_account, live_server, sim, make_a
     assert [d.text for d in decoded] == [participant.qr_url]
     assert any(m.get("msgtype") == "image" for m in sim.inbox(appid, seed)), "poster sent as an image"
     # opening the link again reuses the cached poster (same QR code, same file)
-    again = sim.fan_open(appid, seed, _news_url(sim.inbox(appid, seed)))
+    again = sim.fan_open(appid, seed, news_url(sim.inbox(appid, seed)))
     assert again["status"] in (200, 400)  # a used OAuth code: a clear page, never a 500
     before = (participant.qr_ticket, participant.poster_path)
     participant.refresh_from_db()
