@@ -9,6 +9,7 @@ urlpatterns = [
     path("new/", views.activity_create, name="create"),
     path("<int:pk>/", views.activity_detail, name="detail"),
     path("<int:pk>/edit/", views.activity_edit, name="edit"),
+    path("<int:pk>/preview.jpg", views.activity_preview, name="preview"),
     path("<int:pk>/rewards.csv", views.rewards_csv, name="rewards_csv"),
     path("rewards/<int:pk>/shipped/", views.reward_shipped, name="reward_shipped"),
     path("participants/", views.participant_list, name="participants"),

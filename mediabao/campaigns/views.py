@@ -7,6 +7,7 @@ import io
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
@@ -96,6 +97,26 @@ def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
                   .select_related("tier", "participant").order_by("shipped", "-created_at")[:200],
         "daily": campaign_stats.daily(activity), "levels": campaign_stats.levels(activity),
     })
+
+
+@login_required
+def activity_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """A sample poster with the saved background and layout (placeholder avatar, sample QR)."""
+    from mediabao.campaigns.fonts import PosterFontMissing
+    from mediabao.campaigns.posters import render_poster
+
+    activity = get_for_team_or_404(Activity, request.team, pk=pk)
+    try:
+        with activity.poster_background.open("rb") as handle:
+            jpeg = render_poster(handle.read(), avatar=None, nickname=_("Sample nickname"),
+                                 qr_url="http://weixin.qq.com/q/preview",
+                                 layout=services.layout_for(activity))
+    except (PosterFontMissing, ValidationError, OSError) as exc:
+        return HttpResponse(str(getattr(exc, "message", exc)), status=503,
+                            content_type="text/plain; charset=utf-8")
+    response = HttpResponse(jpeg, content_type="image/jpeg")
+    response["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @login_required

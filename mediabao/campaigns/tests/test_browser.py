@@ -36,6 +36,9 @@ def test_create_in_chromium_then_fans_spread_it(live_account, live_server, sim, 
             "--disable-component-update", "--disable-sync", "--no-first-run"])
         try:
             page = browser.new_page(locale="zh-CN")
+            logs: list[str] = []
+            page.on("console", lambda m: logs.append(m.text))
+            page.on("pageerror", lambda e: logs.append(str(e)))
             page.on("console", lambda m: csp_errors.append(m.text)
                     if "Content Security Policy" in m.text else None)
             page.goto(f"{url}/accounts/login/")
@@ -56,10 +59,22 @@ def test_create_in_chromium_then_fans_spread_it(live_account, live_server, sim, 
             page.fill("#id_tier2_invites", "20")
             page.fill("#id_tier2_prize", "保温杯")
             page.set_input_files("#id_poster_background", str(background))
+            # drag the QR code 100 screen pixels up on the editor (the stage shows it at half size)
+            qr = page.locator(".box-qr")
+            qr.wait_for(state="visible")
+            qr.scroll_into_view_if_needed()
+            box = qr.bounding_box()
+            scale = box["width"] / 200
+            page.mouse.move(box["x"] + 10, box["y"] + 10)
+            page.mouse.down()
+            page.mouse.move(box["x"] + 10, box["y"] + 10 - 100 * scale, steps=5)
+            page.mouse.up()
+            assert page.input_value("#id_layout_qr_y") == "984", logs
             page.click("#save-activity")
             page.wait_for_url(f"{url}/console/campaigns/*/")
             assert "浏览器裂变" in page.inner_text("main")
             activity = Activity.objects.get(name="浏览器裂变")
+            assert activity.poster_layout["qr_y"] == 984
 
             # a scripted fan joins, twenty friends scan the poster
             seed = sim.create_fans(live_account.appid, 1)[0]

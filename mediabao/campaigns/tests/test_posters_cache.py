@@ -65,3 +65,16 @@ def test_h5_and_poster_urls_need_a_valid_token(client, make_activity, acct, monk
     assert client.get(f"/c/{activity.pk}/oauth/?code=x&state=zzz").status_code == 404
     assert client.get(f"/c/{activity.pk}/oauth/?state=a{acct.pk}").status_code == 400
     assert client.get(f"/c/999999/oauth/?code=x&state=a{acct.pk}").status_code == 404
+
+
+def test_operator_preview_and_tenancy(console, make_activity, team_b):
+    from mediabao.wechat.models import OfficialAccount
+
+    activity = make_activity()
+    response = console.get(f"/console/campaigns/{activity.pk}/preview.jpg")
+    assert response.status_code == 200 and response.content[:3] == b"\xff\xd8\xff"
+    theirs = make_activity(team=team_b, accounts=[
+        OfficialAccount.objects.create(team=team_b, appid="wxcampB00000000007", name="B")])
+    assert console.get(f"/console/campaigns/{theirs.pk}/preview.jpg").status_code == 404
+    form = console.get(f"/console/campaigns/{activity.pk}/edit/").content.decode()
+    assert 'id="layout-editor"' in form and "layout-editor.js" in form
