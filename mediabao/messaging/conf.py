@@ -20,7 +20,7 @@ def _value(name: str, default: float) -> float:
 
 def chunk_size() -> int:
     """Recipients claimed per round trip."""
-    return int(_value("CHUNK_SIZE", 500))
+    return int(_value("CHUNK_SIZE", 1000))
 
 
 def default_concurrency() -> int:

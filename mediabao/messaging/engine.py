@@ -448,8 +448,11 @@ def _run(job_id: int, stats: dict) -> str:
     runner = net.call(make_runner())
     try:
         chunk = claim(job_id, p.kind, size)
+        done: list[Result] = []  # results of the previous chunk, written while the next flies
         while True:
             if not chunk:
+                write(job_id, done)
+                done = []
                 state = job_state(job_id)
                 if state != SendJob.State.RUNNING:
                     return state or "gone"
@@ -465,25 +468,15 @@ def _run(job_id: int, stats: dict) -> str:
                 return "drained"
             stats["recipients"] += len(chunk)
             sending = net.submit(runner.send_chunk(chunk))
-            chunk = claim(job_id, p.kind, size)  # the next one, while this one is on the wire
-            results = sending.result()
+            # While this chunk is on the wire: write the previous one, claim the next one.
+            write(job_id, done)
+            chunk = claim(job_id, p.kind, size)
+            done = sending.result()
             if runner.stop is not None:
-                write(job_id, results + [Result(r.id, RELEASE) for r in chunk])
+                write(job_id, done + [Result(r.id, RELEASE) for r in chunk])
                 if stop(job_id, runner.stop.state, runner.stop.reason):
                     _notify(job_id)
                 return runner.stop.state
-            if chunk:
-                stats["recipients"] += len(chunk)
-                sending = net.submit(runner.send_chunk(chunk))
-                write(job_id, results)
-                chunk = claim(job_id, p.kind, size)
-                results = sending.result()
-                if runner.stop is not None:
-                    write(job_id, results + [Result(r.id, RELEASE) for r in chunk])
-                    if stop(job_id, runner.stop.state, runner.stop.reason):
-                        _notify(job_id)
-                    return runner.stop.state
-            write(job_id, results)
     finally:
         net.call(runner.close())
         net.close()

@@ -118,3 +118,29 @@ def test_daily_quota_pauses_the_job_and_resume_sends_only_the_rest(owner, accoun
     job.refresh_from_db()
     assert (job.sent, job.failed) == (n, 0)
     assert inbox_counts(wxsim, account.appid, "template") == dict.fromkeys(openids, 1)
+
+
+def test_faults_and_a_token_expiring_mid_job(owner, account, templates, wxsim, workers):
+    n = 10_000
+    openids = make_fans(wxsim, account, n)
+    wxsim.client.set_fault("message/template/send", error_rate=0.10, errcode=-1)
+    wxsim.client.set_fault("message/template/send", drop_rate=0.05)
+    wxsim.client.set_fault("message/template/send", latency_ms=10)
+    workers(MEDIABAO_MESSAGING_CONCURRENCY="50")
+    job = _job(owner, account, templates)
+    wait_for(lambda: _progress(job.pk).sent >= n // 3, 240, what="a third of the job")
+    wxsim.client.expire_tokens(account.appid)  # 42001 from now on for the token in use
+    wait_for(lambda: _progress(job.pk).state == "done", 300, interval=0.5, what="the job to finish")
+    job.refresh_from_db()
+    assert not Recipient.objects.filter(job=job, state__in=["pending", "sending"]).exists()
+    received = inbox_counts(wxsim, account.appid, "template")
+    assert max(received.values()) == 1, "no duplicates"
+    sent = set(Recipient.objects.filter(job=job, state="sent").values_list("openid", flat=True))
+    assert set(received) == sent and len(sent) == job.sent >= n - 10
+    assert max(Recipient.objects.filter(job=job).values_list("attempts", flat=True)) <= 3
+    counters = wxsim.client.counters()
+    sends = next(v for k, v in counters.items() if k.endswith("template/send"))
+    total_calls, by_code = sends["total"], sends["by_errcode"]
+    # ~15% of calls fail or lose their answer: retries are bounded, far from a resend storm
+    assert n < total_calls < 1.5 * n, by_code
+    assert len(openids) == n
