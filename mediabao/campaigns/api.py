@@ -11,8 +11,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from mediabao.campaigns import services
 from mediabao.campaigns.forms import MAX_TIERS, ActivityForm, ParticipantFilterForm
-from mediabao.campaigns.models import Activity, Participant
+from mediabao.campaigns.models import Activity, Participant, RewardClaim
 from mediabao.core.api import TeamScopedMixin
 
 
@@ -148,3 +149,41 @@ class ParticipantViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.Retrieve
         if self.request.query_params and not form.is_valid():
             raise ValidationError({k: [str(e) for e in v] for k, v in form.errors.items()})
         return form.filter(queryset)
+
+
+class RewardClaimSerializer(serializers.ModelSerializer):
+    activity = serializers.IntegerField(source="tier.activity_id", read_only=True)
+    level = serializers.IntegerField(source="tier.level", read_only=True)
+    prize = serializers.CharField(source="tier.prize", read_only=True)
+    openid = serializers.CharField(source="participant.openid", read_only=True)
+
+    class Meta:
+        model = RewardClaim
+        fields = ["id", "activity", "level", "prize", "participant", "openid", "code", "name", "phone",
+                  "address", "shipped", "shipped_at", "created_at"]
+        read_only_fields = [f for f in fields if f != "shipped"]
+
+
+class RewardClaimViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                         mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    """Prizes secured (``?activity=``, ``?shipped=0|1``); PATCH ``{"shipped": true}`` marks one shipped."""
+
+    scoped_model = RewardClaim
+    serializer_class = RewardClaimSerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset().select_related("tier", "participant").order_by("-created_at")
+        params = self.request.query_params
+        if params.get("activity"):
+            if not params["activity"].isdigit():
+                raise ValidationError({"activity": ["Enter a whole number."]})
+            queryset = queryset.filter(tier__activity_id=int(params["activity"]))
+        if params.get("shipped") in ("0", "1"):
+            queryset = queryset.filter(shipped=params["shipped"] == "1")
+        return queryset
+
+    def perform_update(self, serializer):
+        shipped = serializer.validated_data.get("shipped")
+        if shipped is not None:
+            services.mark_shipped(serializer.instance, bool(shipped))
+            serializer.instance.refresh_from_db()

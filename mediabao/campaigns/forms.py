@@ -261,6 +261,8 @@ class ParticipantFilterForm(BootstrapMixin, forms.Form):
     joined = forms.ChoiceField(label=_("Joined (has a poster)"), choices=YES_NO, required=False)
     blacklisted = forms.ChoiceField(label=_("Blacklisted"), choices=YES_NO, required=False)
     flagged = forms.ChoiceField(label=_("Flagged"), choices=YES_NO, required=False)
+    origin = forms.ChoiceField(label=_("Origin"), required=False, choices=[
+        ("", _("Any")), ("poster", _("Poster")), ("channel", _("Promo code")), ("other", _("Other"))])
     tier = forms.TypedChoiceField(label=_("Tiers completed at least"), coerce=int, required=False,
                                   empty_value=None, choices=[("", _("Any")), (1, "1"), (2, "2"), (3, "3")])
 
@@ -288,6 +290,20 @@ class ParticipantFilterForm(BootstrapMixin, forms.Form):
                 queryset = queryset.filter(**{name: data[name] == "1"})
         if data.get("tier"):
             queryset = queryset.filter(tiers_completed__gte=data["tier"])
+        origin = data.get("origin")
+        if origin:
+            from django.db.models import Exists, OuterRef
+
+            from mediabao.fans.models import Fan
+
+            by_channel = Exists(Fan.objects.filter(account_id=OuterRef("account_id"),
+                                                   openid=OuterRef("openid"), source=Fan.Source.CHANNEL))
+            if origin == "poster":
+                queryset = queryset.filter(inviter__isnull=False)
+            elif origin == "channel":
+                queryset = queryset.filter(by_channel, inviter__isnull=True)
+            else:
+                queryset = queryset.filter(~by_channel, inviter__isnull=True)
         return queryset
 
 

@@ -15,5 +15,6 @@ urlpatterns = [
     path("participants/", views.participant_list, name="participants"),
     path("participants.csv", views.participant_csv, name="participants_csv"),
     path("participants/<int:pk>/", views.participant_detail, name="participant"),
+    path("participants/<int:pk>/reviewed/", views.participant_reviewed, name="reviewed"),
     path("participants/<int:pk>/blacklist/", views.participant_blacklist, name="blacklist"),
 ]

@@ -234,6 +234,16 @@ def invite_tree(root: Participant) -> list[tuple[int, Participant]]:
 
 @login_required
 @require_POST
+def participant_reviewed(request: HttpRequest, pk: int) -> HttpResponse:
+    """The operator looked at a flagged participant and keeps them (the flag goes)."""
+    participant = get_for_team_or_404(Participant, request.team, pk=pk)
+    Participant.objects.filter(pk=participant.pk).update(flagged=False)
+    messages.success(request, _("%(name)s was reviewed.") % {"name": participant})
+    return redirect("campaigns:participant", pk=participant.pk)
+
+
+@login_required
+@require_POST
 def participant_blacklist(request: HttpRequest, pk: int) -> HttpResponse:
     participant = get_for_team_or_404(Participant, request.team, pk=pk)
     value = request.POST.get("blacklisted") == "1"

@@ -74,3 +74,51 @@ def test_detail_page_statistics(console, make_activity, acct):
     assert (day["assists"], day["unfollows"], day["net"], day["joined"], day["claims"]) == (2, 1, 1, 1, 2)
     assert page.context["levels"] == [(1, 1), (2, 2)]
     assert page.context["stats"]["assists"] == 1 and page.context["stats"]["unfollowed"] == 1
+
+
+def test_rewards_api(api, make_activity, acct, team_b):
+    activity, p = _winner(make_activity, acct)
+    listed = api.get(f"/api/v1/reward-claims/?activity={activity.pk}&shipped=0").json()
+    assert listed["count"] == 2 and {c["prize"] for c in listed["results"]} == {"帆布袋", "保温杯"}
+    claim_id = listed["results"][0]["id"]
+    response = api.patch(f"/api/v1/reward-claims/{claim_id}/", {"shipped": True, "code": "HACK"},
+                         format="json")
+    assert response.status_code == 200 and response.json()["shipped"] is True
+    assert response.json()["code"] != "HACK"
+    assert api.get("/api/v1/reward-claims/?shipped=1").json()["count"] == 1
+    assert api.get("/api/v1/reward-claims/?activity=x").status_code == 400
+    theirs_acct = OfficialAccount.objects.create(team=team_b, appid="wxcampB00000000006", name="B")
+    theirs = make_activity(team=team_b, accounts=[theirs_acct], tiers=((1, "x", None),))
+    tp = services.join(theirs, theirs_acct, "s")
+    services.record_assist(theirs_acct, "f", tp.scene, new_fan=True)
+    their_claim = RewardClaim.objects.get(participant=tp)
+    assert api.patch(f"/api/v1/reward-claims/{their_claim.pk}/", {"shipped": True},
+                     format="json").status_code == 404
+
+
+def test_flag_review_and_origin_filter(console, make_activity, acct):
+    from mediabao.campaigns.models import Participant
+    from mediabao.fans.models import Fan
+
+    activity = make_activity(fraud_max_per_minute=1)
+    seed = services.join(activity, acct, "seed")
+    for n in range(2):
+        services.record_assist(acct, f"f{n}", seed.scene, new_fan=True)
+    seed.refresh_from_db()
+    assert seed.flagged and not seed.blacklisted
+    flagged = console.get(f"/console/campaigns/participants/?activity={activity.pk}&flagged=1")
+    assert [p.openid for p in flagged.context["page"]] == ["seed"]
+    assert console.post(f"/console/campaigns/participants/{seed.pk}/reviewed/").status_code == 302
+    seed.refresh_from_db()
+    assert not seed.flagged
+    Fan.objects.create(team=acct.team, account=acct, openid="viachannel", source="channel")
+    services.join(activity, acct, "viachannel")
+
+    def openids(origin):
+        page = console.get(f"/console/campaigns/participants/?origin={origin}").context["page"]
+        return {p.openid for p in page}
+
+    assert openids("poster") == {"f0", "f1"}
+    assert openids("channel") == {"viachannel"}
+    assert openids("other") == {"seed"}
+    assert Participant.objects.count() == 4

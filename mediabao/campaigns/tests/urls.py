@@ -10,6 +10,7 @@ router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("activities", api.ActivityViewSet, basename="activity")
 router.register("participants", api.ParticipantViewSet, basename="participant")
+router.register("reward-claims", api.RewardClaimViewSet, basename="reward-claim")
 
 urlpatterns = [
     path("console/campaigns/", include("mediabao.campaigns.urls")),
