@@ -67,3 +67,20 @@ def test_stock_never_goes_below_zero_with_many_inviters(make_activity, acct):
     assert sum(Participant.objects.filter(activity=activity, joined=True)
                .values_list("invites", flat=True)) == 20
     assert Notice.objects.filter(key__startswith="tier:", text__contains="已发完").count() == 13
+
+
+def test_1000_fans_scan_one_poster_each_delivered_3_times(make_activity, acct):
+    """The issue's reliability case on the service path: 3,000 concurrent calls for 1,000
+    distinct fans; tier stock of 1 is taken once; one notice per counted assist."""
+    activity = make_activity(tiers=((500, "大奖", 1), (1000, "特等奖", 1)))
+    inviter = services.join(activity, acct, "seed")
+    calls = [(acct, f"fan{n:04d}", inviter.scene) for n in range(1000) for _ in range(3)]
+    random.Random(11).shuffle(calls)
+    results = _run_all(calls, workers=24)
+    assert results.count("counted") == 1000
+    inviter.refresh_from_db()
+    assert inviter.invites == 1000 and inviter.tiers_completed == 2
+    assert Assist.objects.filter(activity=activity).count() == 1000
+    assert Notice.objects.filter(participant=inviter, key__startswith="assist:").count() == 1000
+    assert list(AwardTier.objects.filter(activity=activity).values_list("remaining", flat=True)) == [0, 0]
+    assert RewardClaim.objects.filter(participant=inviter).count() == 2
