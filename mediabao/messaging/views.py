@@ -234,7 +234,12 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def job_progress(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_for_team_or_404(SendJob, request.team, pk=pk)
-    return render(request, "messaging/_job_progress.html", {"job": job})
+    response = render(request, "messaging/_job_progress.html", {"job": job})
+    if getattr(request, "htmx", False) and job.state not in (SendJob.State.RUNNING,
+                                                             SendJob.State.SCHEDULED):
+        # The job stopped while the page polled: reload it (recipients, buttons, errors).
+        response["HX-Refresh"] = "true"
+    return response
 
 
 class _Echo:

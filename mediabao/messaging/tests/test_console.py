@@ -155,3 +155,14 @@ def test_delivery_settings(console, account, templates, team_b):
     assert (knobs.concurrency, knobs.rate_per_second) == (50, 200)
     other = OfficialAccount.objects.create(team=team_b, appid="wxother000000003", name="B")
     assert console.get(f"{BASE}accounts/{other.pk}/settings/").status_code == 404
+
+
+def test_progress_poll_reloads_the_page_when_the_job_stops(console, account):
+    job = SendJob.objects.create(team=account.team, account=account, kind="template", state="running",
+                                 total=10, sent=4)
+    url = f"{BASE}jobs/{job.pk}/progress/"
+    r = console.get(url, HTTP_HX_REQUEST="true")
+    assert "HX-Refresh" not in r and "hx-get" in r.content.decode()
+    SendJob.objects.filter(pk=job.pk).update(state="done", sent=10)
+    r = console.get(url, HTTP_HX_REQUEST="true")
+    assert r["HX-Refresh"] == "true" and "hx-get" not in r.content.decode()
