@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from mediabao.accounts import api as accounts_api
+from mediabao.campaigns import api as campaigns_api
 from mediabao.channels import api as channels_api
 from mediabao.fans import api as fans_api
 from mediabao.keywords import api as keywords_api
@@ -21,6 +22,9 @@ router.register("fans", fans_api.FanViewSet, basename="fan")
 router.register("fan-syncs", fans_api.FanSyncViewSet, basename="fan-sync")
 router.register("keyword-rules", keywords_api.KeywordRuleViewSet, basename="keyword-rule")
 router.register("channels", channels_api.ChannelViewSet, basename="channel")
+router.register("activities", campaigns_api.ActivityViewSet, basename="activity")
+router.register("participants", campaigns_api.ParticipantViewSet, basename="participant")
+router.register("reward-claims", campaigns_api.RewardClaimViewSet, basename="reward-claim")
 messaging_api.register(router)
 
 urlpatterns = [

@@ -16,6 +16,8 @@ urlpatterns = [
     path("console/keywords/", include("mediabao.keywords.urls")),
     path("console/messages/", include("mediabao.messaging.urls")),
     path("console/channels/", include("mediabao.channels.urls")),
+    path("console/campaigns/", include("mediabao.campaigns.urls")),
+    path("c/", include("mediabao.campaigns.public_urls")),
     path("console/", include("mediabao.web.urls")),
     path("api/v1/", include(("mediabao.api_urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -13,12 +13,6 @@ from mediabao.web import selectors
 
 # Console sections whose features are still being built; each page says so plainly.
 UPCOMING = {
-    "messages": (gettext_lazy("Messages"), gettext_lazy(
-        "Template and customer-service messages, bulk send jobs and schedules (SOP).")),
-    "campaigns": (gettext_lazy("Campaigns"), gettext_lazy(
-        "Viral campaigns with personal posters, assists, award tiers and rewards.")),
-    "channels": (gettext_lazy("Promo codes"), gettext_lazy(
-        "Channel QR codes with follower attribution and per-channel statistics.")),
     "stats": (gettext_lazy("Statistics"), gettext_lazy(
         "Daily growth, campaign funnels and channel breakdowns, as charts.")),
 }

@@ -69,6 +69,7 @@ def test_unknown_console_page_is_a_friendly_404(console):
     assert b"Traceback" not in response.content
 
 
-def test_upcoming_sections_say_so(console):
-    for name in ("fans", "messages", "campaigns", "channels", "stats"):
-        assert console.get(f"/console/{name}/").status_code == 200
+def test_every_section_of_the_navigation_opens(console):
+    for path in ("/console/mp/", "/console/fans/", "/console/keywords/", "/console/messages/",
+                 "/console/campaigns/", "/console/channels/", "/console/stats/", "/accounts/team/"):
+        assert console.get(path).status_code == 200, path
