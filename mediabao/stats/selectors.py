@@ -1,0 +1,196 @@
+"""Statistics (数据统计, SPEC §5.6): per-day figures of a team over a range of local days.
+
+Every figure is one aggregate query (``GROUP BY`` the day in Asia/Shanghai) over the
+rows the other apps already keep, so the numbers never drift from them:
+
+* new followers / unfollows: ``Fan.subscribe_time`` / ``Fan.unsubscribe_time``. A fan
+  row keeps only its latest follow (a re-follow clears ``unsubscribe_time``), so a fan
+  who unfollowed and followed again counts as a new follower on the day of the last
+  follow and no unfollow is left behind for the earlier day.
+* participants joined: ``Participant.joined_at`` (the fan opened the poster link);
+* assists: ``Assist.created_at`` (every assist recorded, deducted ones included);
+* tiers completed: ``RewardClaim.created_at`` (one claim per tier reached with stock);
+* top inviters: assists in the range grouped by inviter;
+* fission levels: participants first seen in the range grouped by ``level``;
+* channels: :func:`mediabao.channels.selectors.breakdown`.
+
+With an activity, the fan figures are the fans whose source is that activity's poster
+(``Fan.source = campaign``, ``source_ref = activity id``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from mediabao.campaigns.models import Activity, Assist, Participant, RewardClaim
+from mediabao.fans.models import Fan
+from mediabao.wechat.models import OfficialAccount
+
+#: Days are the team's days: the platform's operators are in China.
+TZ = ZoneInfo("Asia/Shanghai")
+MAX_RANGE_DAYS = 366
+DEFAULT_RANGE_DAYS = 30
+TOP_INVITERS = 10
+
+#: The per-day figures, in the order of the table, the CSV and the API.
+FIELDS = ("new_fans", "unfollows", "net", "joined", "assists", "tiers")
+
+
+def today() -> date:
+    return timezone.now().astimezone(TZ).date()
+
+
+def default_range(end: date | None = None) -> tuple[date, date]:
+    end = end or today()
+    return end - timedelta(days=DEFAULT_RANGE_DAYS - 1), end
+
+
+def preset_range(days: int, end: date | None = None) -> tuple[date, date]:
+    end = end or today()
+    return end - timedelta(days=days - 1), end
+
+
+def bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """The instants of ``start`` 00:00 and of the day after ``end`` 00:00, in Shanghai."""
+    return (datetime.combine(start, time.min, tzinfo=TZ),
+            datetime.combine(end + timedelta(days=1), time.min, tzinfo=TZ))
+
+
+@dataclass
+class Day:
+    day: date
+    new_fans: int = 0
+    unfollows: int = 0
+    joined: int = 0
+    assists: int = 0
+    tiers: int = 0
+
+    @property
+    def net(self) -> int:
+        return self.new_fans - self.unfollows
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in FIELDS}
+
+
+@dataclass
+class Inviter:
+    participant: int
+    nickname: str
+    openid: str
+    activity: int
+    activity_name: str
+    assists: int
+    invites: int
+
+
+@dataclass
+class Report:
+    start: date
+    end: date
+    account: OfficialAccount | None = None
+    activity: Activity | None = None
+    days: list[Day] = field(default_factory=list)
+    totals: Day | None = None
+    top_inviters: list[Inviter] = field(default_factory=list)
+    levels: list[tuple[int, int]] = field(default_factory=list)
+    channels: list[dict] = field(default_factory=list)
+
+
+def _per_day(queryset: QuerySet, column: str, lo: datetime, hi: datetime) -> list[tuple[date, int]]:
+    """``(day, count)`` of the rows whose ``column`` falls in ``[lo, hi)``: one GROUP BY."""
+    return list(queryset.filter(**{f"{column}__gte": lo, f"{column}__lt": hi})
+                .annotate(day=TruncDate(column, tzinfo=TZ)).values("day")
+                .annotate(n=Count("id")).order_by().values_list("day", "n"))
+
+
+def fans_queryset(team, account: OfficialAccount | None = None,
+                  activity: Activity | None = None) -> QuerySet:
+    qs = Fan.objects.for_team(team)
+    if account is not None:
+        qs = qs.filter(account=account)
+    if activity is not None:
+        qs = qs.filter(source=Fan.Source.CAMPAIGN, source_ref=str(activity.pk))
+    return qs
+
+
+def _scoped(model, team, account, activity, *, account_field="account", activity_field="activity"):
+    qs = model.objects.for_team(team)
+    if account is not None:
+        qs = qs.filter(**{account_field: account})
+    if activity is not None:
+        qs = qs.filter(**{activity_field: activity})
+    return qs
+
+
+def report(team, start: date, end: date, *, account: OfficialAccount | None = None,
+           activity: Activity | None = None, top: int = TOP_INVITERS) -> Report:
+    """Everything the statistics page shows, in about ten queries whatever the range.
+
+    ``account`` and ``activity`` must already be the team's (views resolve them with
+    ``get_for_team_or_404``); every query is also scoped to ``team``.
+    """
+    lo, hi = bounds(start, end)
+    span = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    days = {d: Day(d) for d in span}
+
+    def fill(rows, name):
+        for day, n in rows:
+            if day in days:  # always true; guards a database returning another zone's day
+                setattr(days[day], name, n)
+
+    fans = fans_queryset(team, account, activity)
+    fill(_per_day(fans, "subscribe_time", lo, hi), "new_fans")
+    fill(_per_day(fans.filter(subscribed=False), "unsubscribe_time", lo, hi), "unfollows")
+    participants = _scoped(Participant, team, account, activity)
+    fill(_per_day(participants.filter(joined=True), "joined_at", lo, hi), "joined")
+    assists = _scoped(Assist, team, account, activity)
+    fill(_per_day(assists, "created_at", lo, hi), "assists")
+    claims = _scoped(RewardClaim, team, account, activity, account_field="participant__account",
+                     activity_field="tier__activity")
+    fill(_per_day(claims, "created_at", lo, hi), "tiers")
+
+    ordered = list(days.values())
+    totals = Day(end, **{name: sum(getattr(d, name) for d in ordered)
+                        for name in ("new_fans", "unfollows", "joined", "assists", "tiers")})
+    return Report(start=start, end=end, account=account, activity=activity, days=ordered,
+                  totals=totals, top_inviters=top_inviters(assists, lo, hi, top),
+                  levels=levels(participants, lo, hi),
+                  channels=channel_breakdown(team, start, end, account, activity))
+
+
+def top_inviters(assists: QuerySet, lo: datetime, hi: datetime, limit: int) -> list[Inviter]:
+    """The inviters with the most assists in the range (ties: the earlier participant first)."""
+    rows = (assists.filter(created_at__gte=lo, created_at__lt=hi)
+            .values("inviter_id", "inviter__nickname", "inviter__openid", "inviter__invites",
+                    "activity_id", "activity__name")
+            .annotate(n=Count("id")).order_by("-n", "inviter_id")[:limit])
+    return [Inviter(participant=r["inviter_id"], nickname=r["inviter__nickname"],
+                    openid=r["inviter__openid"], activity=r["activity_id"],
+                    activity_name=r["activity__name"], assists=r["n"], invites=r["inviter__invites"])
+            for r in rows]
+
+
+def levels(participants: QuerySet, lo: datetime, hi: datetime) -> list[tuple[int, int]]:
+    """Fission-level distribution: ``(level, participants)`` of those first seen in the range.
+
+    Level 1 is a fan who joined by keyword; level n+1 was brought by a level-n inviter.
+    """
+    return list(participants.filter(created_at__gte=lo, created_at__lt=hi).values("level")
+                .annotate(n=Count("id")).order_by("level").values_list("level", "n"))
+
+
+def channel_breakdown(team, start: date, end: date, account: OfficialAccount | None,
+                      activity: Activity | None) -> list[dict]:
+    """Per promo code: new fans and unfollows (promo codes are not part of an activity)."""
+    if activity is not None:
+        return []
+    from mediabao.channels.selectors import breakdown
+
+    return breakdown(team, start, end, account.pk if account is not None else None)
