@@ -110,8 +110,9 @@ def tiers(activity: Activity) -> list[AwardTier]:
     return list(activity.tiers.order_by("level"))
 
 
-def next_tier(activity: Activity, invites: int, done: int = 0) -> AwardTier | None:
-    for tier in tiers(activity):
+def next_tier(activity: Activity, invites: int, done: int = 0,
+              levels: list[AwardTier] | None = None) -> AwardTier | None:
+    for tier in levels if levels is not None else tiers(activity):
         if tier.level > done and tier.invites_needed > invites:
             return tier
     return None
@@ -343,10 +344,11 @@ def record_assist(account: OfficialAccount, openid: str, scene: str, *, new_fan:
     except IntegrityError:  # the same fan counted by a concurrent event
         return AssistResult(False, "duplicate", inviter=inviter)
     _link_fan(activity, account, openid, inviter, at)
+    _set_fan_source(account, openid, activity)
+    # From here the inviter's row is locked until commit: keep this part short.
     inviter = _add_invite(inviter, +1)
     _after_count(activity, inviter, assist, at)
     _check_fraud(activity, inviter, at)
-    _set_fan_source(account, openid, activity)
     return AssistResult(True, "counted", assist=assist, inviter=inviter)
 
 
@@ -391,8 +393,9 @@ def _after_count(activity: Activity, inviter: Participant, assist: Assist, at) -
     fan = Participant.objects.filter(activity=activity, account=assist.account,
                                      openid=assist.fan_openid).first()
     nickname = (fan.nickname if fan and fan.nickname else _("A friend"))
-    completed = complete_tiers(activity, inviter)
-    upcoming = next_tier(activity, inviter.invites, inviter.tiers_completed)
+    levels = tiers(activity)
+    completed = complete_tiers(activity, inviter, levels)
+    upcoming = next_tier(activity, inviter.invites, inviter.tiers_completed, levels)
     text = fill(activity.assist_notice, nickname=nickname, invites=inviter.invites,
                 remaining=(upcoming.invites_needed - inviter.invites) if upcoming else 0,
                 prize=upcoming.prize if upcoming else "", activity=activity.name,
@@ -413,11 +416,12 @@ def _after_count(activity: Activity, inviter: Participant, assist: Assist, at) -
                 prize=tier.prize, activity=activity.name))
 
 
-def complete_tiers(activity: Activity, inviter: Participant) -> list[tuple[AwardTier, bool]]:
+def complete_tiers(activity: Activity, inviter: Participant,
+                   levels: list[AwardTier] | None = None) -> list[tuple[AwardTier, bool]]:
     """Mark the tiers the count reaches; stock is taken atomically (never below zero).
     Returns (tier, prize secured) for each tier completed now."""
     done: list[tuple[AwardTier, bool]] = []
-    for tier in tiers(activity):
+    for tier in levels if levels is not None else tiers(activity):
         if tier.level <= inviter.tiers_completed or inviter.invites < tier.invites_needed:
             continue
         if tier.stock is None:
