@@ -28,7 +28,8 @@ PARAMS = [
 
 
 def form_errors(form) -> ValidationError:
-    return ValidationError({name: [e["message"] for e in errors]
+    return ValidationError({("non_field_errors" if name == "__all__" else name):
+                            [e["message"] for e in errors]
                             for name, errors in form.errors.get_json_data().items()})
 
 

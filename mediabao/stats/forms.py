@@ -13,6 +13,7 @@ from mediabao.core.forms import BootstrapMixin
 from mediabao.stats.selectors import DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS, today
 
 PRESETS = (7, 30, 90)
+MAX_ID = 2**63 - 1  # bigint primary keys
 #: Days outside these would overflow the time zone arithmetic (and mean nothing here).
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
 
@@ -23,9 +24,9 @@ class StatsFilterForm(BootstrapMixin, forms.Form):
                             widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     end = forms.DateField(label=_("To"), required=False, input_formats=["%Y-%m-%d"],
                           widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
-    account = forms.IntegerField(label=_("Official account"), required=False, min_value=1,
+    account = forms.IntegerField(label=_("Official account"), required=False, min_value=1, max_value=MAX_ID,
                                  widget=forms.Select)
-    activity = forms.IntegerField(label=_("Activity"), required=False, min_value=1,
+    activity = forms.IntegerField(label=_("Activity"), required=False, min_value=1, max_value=MAX_ID,
                                   widget=forms.Select)
 
     def __init__(self, *args, accounts=(), activities=(), **kwargs) -> None:

@@ -130,11 +130,12 @@ def _scoped(model, team, account, activity, *, account_field="account", activity
 
 
 def report(team, start: date, end: date, *, account: OfficialAccount | None = None,
-           activity: Activity | None = None, top: int = TOP_INVITERS) -> Report:
+           activity: Activity | None = None, top: int = TOP_INVITERS, daily_only: bool = False) -> Report:
     """Everything the statistics page shows, in about ten queries whatever the range.
 
     ``account`` and ``activity`` must already be the team's (views resolve them with
-    ``get_for_team_or_404``); every query is also scoped to ``team``.
+    ``get_for_team_or_404``); every query is also scoped to ``team``. ``daily_only``
+    skips the top inviters, levels and promo codes (for the CSV of the daily table).
     """
     lo, hi = bounds(start, end)
     span = [start + timedelta(days=i) for i in range((end - start).days + 1)]
@@ -159,10 +160,12 @@ def report(team, start: date, end: date, *, account: OfficialAccount | None = No
     ordered = list(days.values())
     totals = Day(end, **{name: sum(getattr(d, name) for d in ordered)
                         for name in ("new_fans", "unfollows", "joined", "assists", "tiers")})
-    return Report(start=start, end=end, account=account, activity=activity, days=ordered,
-                  totals=totals, top_inviters=top_inviters(assists, lo, hi, top),
-                  levels=levels(participants, lo, hi),
-                  channels=channel_breakdown(team, start, end, account, activity))
+    rep = Report(start=start, end=end, account=account, activity=activity, days=ordered, totals=totals)
+    if not daily_only:
+        rep.top_inviters = top_inviters(assists, lo, hi, top)
+        rep.levels = levels(participants, lo, hi)
+        rep.channels = channel_breakdown(team, start, end, account, activity)
+    return rep
 
 
 def top_inviters(assists: QuerySet, lo: datetime, hi: datetime, limit: int) -> list[Inviter]:

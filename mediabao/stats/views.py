@@ -124,4 +124,4 @@ def daily_csv(request: HttpRequest) -> HttpResponse:
     else:
         (start, end), account, activity = selectors.default_range(), None, None
     return daily_csv_response(selectors.report(request.team, start, end, account=account,
-                                               activity=activity))
+                                               activity=activity, daily_only=True))

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from mediabao.campaigns.tests.conftest import make_activity  # noqa: F401 - a fixture (uses our acct)
 from mediabao.wechat.models import OfficialAccount
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -27,9 +28,11 @@ def _wired() -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _stats_app(settings):
+def _stats_app(settings, tmp_path):
     """Until the lead applies WIRING.md, install the app and use the test urlconf."""
     from django.apps import apps
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")  # activity backgrounds of the scenario
 
     if not apps.is_installed("mediabao.stats"):
         settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "mediabao.stats"]
@@ -61,4 +64,4 @@ def other_acct(team_b) -> OfficialAccount:
                                           appsecret="s" * 32)
 
 
-__all__ = ["sh", "timedelta"]
+__all__ = ["sh", "timedelta", "make_activity"]
