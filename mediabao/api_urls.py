@@ -9,6 +9,7 @@ from mediabao.channels import api as channels_api
 from mediabao.fans import api as fans_api
 from mediabao.keywords import api as keywords_api
 from mediabao.messaging import api as messaging_api
+from mediabao.stats import api as stats_api
 from mediabao.wechat import api as wechat_api
 
 router = DefaultRouter(trailing_slash=True)
@@ -25,6 +26,7 @@ router.register("channels", channels_api.ChannelViewSet, basename="channel")
 router.register("activities", campaigns_api.ActivityViewSet, basename="activity")
 router.register("participants", campaigns_api.ParticipantViewSet, basename="participant")
 router.register("reward-claims", campaigns_api.RewardClaimViewSet, basename="reward-claim")
+router.register("stats", stats_api.StatsViewSet, basename="stats")
 messaging_api.register(router)
 
 urlpatterns = [

@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "mediabao.messaging",
     "mediabao.channels",
     "mediabao.campaigns",
+    "mediabao.stats",
     "mediabao.web",
 ]
 

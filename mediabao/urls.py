@@ -17,6 +17,7 @@ urlpatterns = [
     path("console/messages/", include("mediabao.messaging.urls")),
     path("console/channels/", include("mediabao.channels.urls")),
     path("console/campaigns/", include("mediabao.campaigns.urls")),
+    path("console/stats/", include("mediabao.stats.urls")),
     path("c/", include("mediabao.campaigns.public_urls")),
     path("console/", include("mediabao.web.urls")),
     path("api/v1/", include(("mediabao.api_urls", "api"), namespace="api")),

@@ -9,5 +9,4 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("mp/", wechat_views.account_list, name="accounts"),
     path("mp/<int:pk>/", wechat_views.account_detail, name="account_detail"),
-    path("<slug:name>/", views.section, name="section"),
 ]

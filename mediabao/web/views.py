@@ -1,21 +1,14 @@
-"""The console shell: dashboard, section pages and friendly error pages."""
+"""The console shell: dashboard and friendly error pages."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from mediabao.core.api import error_body
 from mediabao.web import selectors
-
-# Console sections whose features are still being built; each page says so plainly.
-UPCOMING = {
-    "stats": (gettext_lazy("Statistics"), gettext_lazy(
-        "Daily growth, campaign funnels and channel breakdowns, as charts.")),
-}
 
 
 @login_required
@@ -23,15 +16,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if request.team is None:
         return redirect("accounts:team_create")
     return render(request, "web/dashboard.html", {"counts": selectors.dashboard_counts(request.team)})
-
-
-@login_required
-def section(request: HttpRequest, name: str) -> HttpResponse:
-    if name not in UPCOMING:
-        raise Http404(name)
-    title, description = UPCOMING[name]
-    return render(request, "web/section.html",
-                  {"section": name, "title": title, "description": description})
 
 
 def _error(request: HttpRequest, status: int, code: str, title: str, message: str) -> HttpResponse:
