@@ -70,7 +70,11 @@ def oauth_callback(request: HttpRequest, activity_id: int) -> HttpResponse:
     from django.db import transaction
 
     transaction.on_commit(lambda: tasks.send_poster_image.delay(participant.pk))
-    return redirect("campaigns_public:h5", token=services.h5_token(participant))
+    response = redirect("campaigns_public:h5", token=services.h5_token(participant))
+    response.set_signed_cookie(services.owner_cookie_name(participant), participant.openid,
+                               salt=services.OWNER_COOKIE_SALT, max_age=services.OWNER_COOKIE_AGE,
+                               httponly=True, samesite="Lax", secure=request.is_secure())
+    return response
 
 
 @never_cache
@@ -81,7 +85,8 @@ def h5_page(request: HttpRequest, token: str, forms_by_claim: dict | None = None
         raise Http404
     forms_by_claim = forms_by_claim or {}
     claims = []
-    for claim in participant.claims.select_related("tier").order_by("tier__level"):
+    owner = services.is_owner(request, participant)
+    for claim in (participant.claims.select_related("tier").order_by("tier__level") if owner else []):
         form = forms_by_claim.get(claim.pk) or AddressForm(
             initial={"name": claim.name, "phone": claim.phone, "address": claim.address},
             prefix=f"c{claim.pk}")
@@ -96,7 +101,7 @@ def h5_page(request: HttpRequest, token: str, forms_by_claim: dict | None = None
         "p": participant, "activity": activity, "token": token, "tiers": tier_rows, "next": upcoming,
         "next_left": (upcoming.invites_needed - participant.invites) if upcoming else 0,
         "leaders": services.leaderboard(activity, 10), "rank": services.rank_of(participant),
-        "claims": claims,
+        "claims": claims, "owner": owner,
     }, status=status)
 
 
@@ -104,7 +109,7 @@ def h5_page(request: HttpRequest, token: str, forms_by_claim: dict | None = None
 def claim_address(request: HttpRequest, token: str, claim_id: int) -> HttpResponse:
     """The fan's delivery address for a prize they secured (until it is shipped)."""
     participant = services.participant_from_token(token)
-    if participant is None:
+    if participant is None or not services.is_owner(request, participant):
         raise Http404
     claim = participant.claims.filter(pk=claim_id).first()
     if claim is None:

@@ -94,6 +94,29 @@ def participant_from_token(token: str) -> Participant | None:
     return Participant.objects.select_related("activity", "account").filter(pk=pk).first()
 
 
+#: The page URL can be shared (WeChat's "share" sends the current URL), so what only the
+#: participant may see or change (redemption codes, the address form) also needs this
+#: signed cookie, set when WeChat OAuth identified them.
+OWNER_COOKIE_SALT = "campaigns.owner"
+OWNER_COOKIE_AGE = 90 * 86400
+
+
+def owner_cookie_name(participant: Participant) -> str:
+    return f"mbc{participant.pk}"
+
+
+def owner_cookie_value(participant: Participant) -> str:
+    """What ``response.set_signed_cookie`` stores (tests set it on their client)."""
+    name = owner_cookie_name(participant)
+    return signing.get_cookie_signer(salt=name + OWNER_COOKIE_SALT).sign(str(participant.openid))
+
+
+def is_owner(request: Any, participant: Participant) -> bool:
+    value = request.get_signed_cookie(owner_cookie_name(participant), default=None,
+                                      salt=OWNER_COOKIE_SALT, max_age=OWNER_COOKIE_AGE)
+    return value == participant.openid
+
+
 def h5_url(participant: Participant) -> str:
     return public_url(reverse("campaigns_public:h5", args=[h5_token(participant)]))
 

@@ -96,6 +96,16 @@ def test_keyword_oauth_poster_and_friends(live_account, live_server, sim, make_a
              if m.get("msgtype") == "text" and m["channel"] == "custom"]
     assert len(texts) == 3 and "为你助力成功" in texts[0] and "已邀请 1 人" in texts[0]
 
+    # the fan's own webview (with the cookie OAuth left) shows the prize code and address form
+    from mediabao.campaigns.models import RewardClaim
+
+    claim = RewardClaim.objects.filter(participant=participant).order_by("tier__level").first()
+    final = page["final_url"]
+    own = sim.fan_open(appid, seed, final if final.startswith("http") else live_server.url + final)
+    assert own["status"] == 200 and claim.code in own["body"]
+    stranger = sim.fan_open(appid, friends[2], final if final.startswith("http") else live_server.url + final)
+    assert stranger["status"] == 200 and claim.code not in stranger["body"]
+
     # unfollow with deduction: the count drops
     sim.fan_unsubscribe(appid, friends[1])
     participant.refresh_from_db()

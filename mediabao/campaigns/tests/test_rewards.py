@@ -26,10 +26,16 @@ def test_fan_sends_address_and_operator_ships(client, console, make_activity, ac
     assert len(claims) == 2 and all(len(c.code) == 10 for c in claims)
     assert claims[0].code != claims[1].code
     token = services.h5_token(p)
+    shared = client.get(f"/c/me/{token}/").content.decode()  # someone the link was shared with
+    assert claims[0].code not in shared and 'id="claim-hint"' in shared
+    prefix = f"c{claims[0].pk}-"
+    stranger = client.post(f"/c/me/{token}/claim/{claims[0].pk}/", {
+        prefix + "name": "冒名", prefix + "phone": "13800138000", prefix + "address": "别人的地址 1 号"})
+    assert stranger.status_code == 404
+    client.cookies[services.owner_cookie_name(p)] = services.owner_cookie_value(p)
     page = client.get(f"/c/me/{token}/").content.decode()
     assert claims[0].code in page and "帆布袋" in page
     url = f"/c/me/{token}/claim/{claims[0].pk}/"
-    prefix = f"c{claims[0].pk}-"
     bad = client.post(url, {prefix + "name": " ", prefix + "phone": "abc", prefix + "address": "x"})
     assert bad.status_code == 400
     assert set(bad.context["claims"][0][1].errors) == {"name", "phone", "address"}
