@@ -183,6 +183,8 @@ def test_participants_filters_tree_csv_and_blacklist(console, acct, make_activit
     page = console.get(f"/console/campaigns/participants/{seed.pk}/")
     tree = [(depth, p.openid) for depth, p in page.context["tree"]]
     assert tree == [(1, "f0"), (2, "g0"), (1, "f1"), (1, "f2")]
+    assert [a.fan_openid for a in page.context["assists"]] == ["f2", "f1", "f0"]
+    assert page.content.decode().count("badge text-bg-warning") >= 1
     csv_text = console.get("/console/campaigns/participants.csv?joined=1").content.decode("utf-8-sig")
     assert csv_text.count("\n") == 3 and "'=cmd" in csv_text
     response = console.post(f"/console/campaigns/participants/{seed.pk}/blacklist/", {"blacklisted": "1"})
