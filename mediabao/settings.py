@@ -242,6 +242,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set: a job's kind and a recipient's channel share template/custom.
+    "ENUM_NAME_OVERRIDES": {
+        "MessageKindEnum": "mediabao.messaging.models.SendJob.Kind",
+        "AccountKindEnum": "mediabao.wechat.models.OfficialAccount.Kind",
+        "TemplateKindEnum": "mediabao.messaging.models.Template.Kind",
+    },
 }
 
 # --- WeChat ------------------------------------------------------------------------

@@ -65,3 +65,11 @@ def test_forms_validate_against_querysets_narrowed_after_init(team_a, team_b):
                            accounts=OfficialAccount.objects.for_team(team_a))
     assert not form.is_valid() and "account" in form.errors
     assert "is-invalid" in form.fields["account"].widget.attrs["class"]
+
+
+def test_openapi_schema_validates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    assert "/api/v1/fans/" in out.read_text()
