@@ -46,7 +46,8 @@ def test_page_shows_the_figures(console, world):
         assert [int(v) for v in re.findall(r'<td class="text-end">(-?\d+)</td>', row)] == list(figures)
     for chart in ("chart-growth", "chart-campaign", "chart-levels", "chart-channels"):
         assert re.search(rf'id="{chart}"><svg ', html), chart
-    assert "阿甲" in html and "门店海报" in html
+    assert f'href="/console/campaigns/participants/{world.seed.pk}/">阿甲</a>' in html
+    assert f'href="/console/channels/{world.channel.pk}/">门店海报</a>' in html
     # the newest day first in the table
     assert html.index('data-day="2026-03-03"') < html.index('data-day="2026-03-01"')
 
