@@ -45,3 +45,9 @@ def lease_seconds() -> float:
 def max_attempts() -> int:
     """Claims per recipient for transient failures (each claim has the client's own retries)."""
     return int(_value("MAX_ATTEMPTS", 3))
+
+
+def slice_seconds() -> float:
+    """A runner hands its job back to the queue after this long, so that other jobs get
+    the worker too and a worker's warm shutdown never waits for a whole job."""
+    return _value("SLICE_SECONDS", 60)

@@ -69,6 +69,7 @@ class Result:
     errmsg: str = ""
     fan_id: int | None = None
     window: int = 0  # 1: consume one customer-service send; 2: the window is closed
+    attempt_back: bool = False  # released unsent: the claim does not count as an attempt
 
 
 class StopJob(Exception):
@@ -110,13 +111,13 @@ def job_state(job_id: int) -> str | None:
 
 
 _WRITE = """
-WITH v (id, state, channel, reason, msgid, errcode, errmsg, fan_id, win) AS (VALUES {values}),
+WITH v (id, state, channel, reason, msgid, errcode, errmsg, fan_id, win, back) AS (VALUES {values}),
 upd AS (
     UPDATE messaging_recipient r
     SET state = v.state,
         channel = CASE WHEN v.channel = '' THEN r.channel ELSE v.channel END,
         reason = v.reason, msgid = v.msgid, errcode = v.errcode, errmsg = v.errmsg,
-        updated_at = clock_timestamp()
+        attempts = r.attempts - v.back, updated_at = clock_timestamp()
     FROM v WHERE r.id = v.id AND r.state = 'sending'
     RETURNING r.state
 ),
@@ -147,7 +148,7 @@ UPDATE messaging_sendjob SET
 WHERE id = %s
 """
 _ROW = ("(%s::bigint, %s::varchar, %s::varchar, %s::varchar, %s::varchar, %s::integer, %s::varchar,"
-        " %s::bigint, %s::integer)")
+        " %s::bigint, %s::integer, %s::integer)")
 
 
 def write(job_id: int, results: list[Result]) -> None:
@@ -158,7 +159,7 @@ def write(job_id: int, results: list[Result]) -> None:
     for r in results:
         state = Recipient.State.PENDING if r.state == RELEASE else r.state
         params += [r.id, state, r.channel, r.reason, r.msgid[:32], r.errcode, r.errmsg[:300],
-                   r.fan_id, r.window]
+                   r.fan_id, r.window, int(r.attempt_back)]
     sql = _WRITE.format(values=", ".join([_ROW] * len(results)))
     with connection.cursor() as cur:
         cur.execute(sql, [*params, job_id])
@@ -355,10 +356,10 @@ class Runner:
         base = {"channel": channel, "errcode": code, "errmsg": (exc.errmsg or str(exc))[:300]}
         if code == 45009:
             self.stop = self.stop or StopJob(SendJob.State.PAUSED, f"45009 {exc.meaning}")
-            return Result(rec.id, RELEASE)
+            return Result(rec.id, RELEASE, attempt_back=True)
         if code in JOB_FATAL or exc.needs_reauthorization:
             self.stop = self.stop or StopJob(SendJob.State.FAILED, f"{code} {exc.meaning}")
-            return Result(rec.id, RELEASE)
+            return Result(rec.id, RELEASE, attempt_back=True)
         if code == 43004:
             return Result(rec.id, Recipient.State.SKIPPED, reason=Recipient.Reason.UNSUBSCRIBED, **base)
         if code == 43019:
@@ -370,10 +371,10 @@ class Runner:
 
     async def send(self, rec: Claimed) -> Result:
         if self.stop is not None:
-            return Result(rec.id, RELEASE)
+            return Result(rec.id, RELEASE, attempt_back=True)
         async with self.semaphore:
             if self.stop is not None:
-                return Result(rec.id, RELEASE)
+                return Result(rec.id, RELEASE, attempt_back=True)
             await self.limiter.acquire()
             if self.plan.kind == SendJob.Kind.TEMPLATE:
                 return await self._template(rec, self.plan.template_body or {})
@@ -446,6 +447,7 @@ def _run(job_id: int, stats: dict) -> str:
         return Runner(p)
 
     runner = net.call(make_runner())
+    until = time.monotonic() + conf.slice_seconds()
     try:
         chunk = claim(job_id, p.kind, size)
         done: list[Result] = []  # results of the previous chunk, written while the next flies
@@ -473,10 +475,17 @@ def _run(job_id: int, stats: dict) -> str:
             chunk = claim(job_id, p.kind, size)
             done = sending.result()
             if runner.stop is not None:
-                write(job_id, done + [Result(r.id, RELEASE) for r in chunk])
+                write(job_id, done + [Result(r.id, RELEASE, attempt_back=True) for r in chunk])
                 if stop(job_id, runner.stop.state, runner.stop.reason):
                     _notify(job_id)
                 return runner.stop.state
+            if chunk and time.monotonic() > until:
+                # Time slice used: give the claimed chunk back and queue a successor runner.
+                write(job_id, done + [Result(r.id, RELEASE, attempt_back=True) for r in chunk])
+                from mediabao.messaging import services
+
+                services.launch(job_id, runners=1)
+                return "yielded"
     finally:
         net.call(runner.close())
         net.close()

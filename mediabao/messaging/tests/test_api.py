@@ -210,3 +210,31 @@ def test_templatesendjobfinish_updates_delivery(api, client, no_launch, account,
         assert push.plain(xml).status_code == 200
     assert [r.delivery for r in Recipient.objects.filter(job_id=job_id).order_by("id")] == statuses
     assert len(openids) == 3
+
+
+def test_schedules_api(api, account, templates, team_b):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    url = "/api/v1/message-schedules/"
+    at = (timezone.now() + timedelta(days=1)).isoformat()
+    body = {"account": account.pk, "name": "早报", "kind": "template", "recurrence": "daily",
+            "run_at": at, "message": {"template": templates["legacy"].pk,
+                                      "data": {"keyword1": "A", "keyword2": "B"}},
+            "audience": {"type": "window"}}
+    r = api.post(url, body, format="json")
+    assert r.status_code == 201, r.json()
+    sid = r.json()["id"]
+    assert len(r.json()["next_runs"]) == 5
+    r = api.post(url, {**body, "recurrence": "cron", "cron": "61 * * * *"}, format="json")
+    assert r.status_code == 400 and "cron" in r.json()["fields"]
+    r = api.post(url, {**body, "message": {"template": templates["legacy"].pk, "data": {}}},
+                 format="json")
+    assert r.status_code == 400 and "message" in r.json()["fields"]
+    r = api.patch(f"{url}{sid}/", {"recurrence": "weekly", "weekdays": [4]}, format="json")
+    assert r.status_code == 200 and r.json()["recurrence"] == "weekly"
+    other = OfficialAccount.objects.create(team=team_b, appid="wxother000000009", name="B")
+    assert api.post(url, {**body, "account": other.pk}, format="json").status_code == 404
+    assert api.delete(f"{url}{sid}/").status_code == 204
+    assert api.get(url).json()["count"] == 0

@@ -168,3 +168,18 @@ def test_custom_lost_answer_is_unknown_never_resent(no_launch, owner, account, w
     assert (job.sent, job.unknown) == (15, 5)
     received = inbox_counts(wxsim, account.appid, "custom")
     assert max(received.values()) == 1
+
+
+def test_runner_yields_after_its_time_slice(owner, account, templates, wxsim, settings, monkeypatch):
+    """A runner hands the job back after its slice (fairness, short warm shutdowns)."""
+    settings.MESSAGING_SLICE_SECONDS = 0
+    settings.MESSAGING_CHUNK_SIZE = 100
+    queued = []
+    monkeypatch.setattr(services, "launch", lambda job_id, runners=None: queued.append(job_id))
+    openids = make_fans(wxsim, account, 450)
+    job = template_job(owner, account, templates)
+    results = [engine.run(job.pk) for _n in range(10)]
+    assert results[:4] == ["yielded"] * 4 and "done" in results
+    assert queued.count(job.pk) >= 4  # each yield queued a successor
+    assert inbox_counts(wxsim, account.appid) == dict.fromkeys(openids, 1)
+    assert set(Recipient.objects.filter(job=job).values_list("attempts", flat=True)) == {1}
