@@ -58,7 +58,7 @@ def charts(rep: selectors.Report) -> dict:
         out["levels"] = svgchart.render(
             [_("Level %(n)s") % {"n": lv} for lv, _n in rep.levels],
             [svgchart.Series(_("Participants"), [n for _lv, n in rep.levels], PURPLE)],
-            title=_("Fission levels"), height=220, label_every=1)
+            title=_("Fission levels"), width=380, height=200, label_every=1)
     if rep.channels:
         top = rep.channels[:15]
         out["channels"] = svgchart.render(
