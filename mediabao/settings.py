@@ -261,6 +261,8 @@ WXSIM_ENABLED = env_bool("WXSIM_ENABLED", _sim == WECHAT_API_BASE)
 WEB_PORT = env_int("MEDIABAO_PORT", 8000)
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{WEB_PORT}").rstrip("/")
 EVENT_RETENTION_DAYS = env_int("MEDIABAO_EVENT_RETENTION_DAYS", 90)
+# A font file for posters; empty: a CJK font found through fontconfig.
+MEDIABAO_POSTER_FONT = os.environ.get("MEDIABAO_POSTER_FONT", "")
 # Third-party platform (开放平台 component). Unset: only developer mode is offered.
 # In the sandbox, `mediabao up` registers a demo component in wxsim and sets these.
 WECHAT_COMPONENT_APPID = os.environ.get("WECHAT_COMPONENT_APPID", "")
