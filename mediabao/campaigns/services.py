@@ -429,7 +429,8 @@ def _after_count(activity: Activity, inviter: Participant, assist: Assist, at) -
     queue_notice(inviter, f"assist:{assist.pk}:{inviter.invites}", text)
     for tier, got in completed:
         if got:
-            claim = _("Open your poster page to claim it.")
+            claim = _("Open this link to claim it: %(url)s") % {
+                "url": oauth_link(activity, inviter.account)}
             queue_notice(inviter, f"tier:{tier.pk}", fill(
                 activity.tier_notice, invites=inviter.invites, level=tier.level, prize=tier.prize,
                 claim=claim, activity=activity.name))

@@ -101,7 +101,8 @@ def test_tiers_take_stock_atomically_and_say_when_it_ran_out(make_activity, acct
     a.refresh_from_db()
     b.refresh_from_db()
     assert a.tiers_completed == b.tiers_completed == 1
-    assert Notice.objects.filter(participant=a, key=f"tier:{tier1.pk}", text__contains="恭喜").exists()
+    won = Notice.objects.get(participant=a, key=f"tier:{tier1.pk}")
+    assert "恭喜" in won.text and f"/c/{activity.pk}/oauth/" in won.text.replace("%2F", "/")
     assert Notice.objects.filter(participant=b, key=f"tier:{tier1.pk}", text__contains="已发完").exists()
     assist(acct, b, "fb2")
     b.refresh_from_db()
