@@ -84,3 +84,9 @@ def test_bad_input_is_400_with_field_errors(api, params, field):
 
 def test_needs_authentication():
     assert APIClient().get(URL).status_code in (401, 403)
+
+
+def test_in_the_openapi_schema(client):
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+    params = {p["name"] for p in paths["/api/v1/stats/daily/"]["get"]["parameters"]}
+    assert params >= {"start", "end", "account", "activity"}
