@@ -62,6 +62,9 @@ class Fan(TeamOwned):
             models.Index(fields=["team", "-subscribe_time"], name="fan_team_recent"),
             models.Index(fields=["account", "message_window_until"], name="fan_message_window"),
             models.Index(fields=["account", "source", "source_ref"], name="fan_source"),
+            # statistics: unfollows per day over a team
+            models.Index(fields=["team", "unsubscribe_time"], name="fan_team_unfollow",
+                         condition=models.Q(unsubscribe_time__isnull=False)),
         ]
         verbose_name = _("fan")
         verbose_name_plural = _("fans")
