@@ -241,7 +241,8 @@ def start_postgres(data_dir: Path, port: int = 0) -> tuple[subprocess.Popen, str
     logfile = open(data_dir / "run" / "postgres.log", "ab")  # noqa: SIM115 - owned by the child
     proc = subprocess.Popen(
         [pg_bin("postgres"), "-D", str(pgdata), "-p", str(port), "-h", "127.0.0.1",
-         "-c", "unix_socket_directories=", "-c", "max_connections=200", *_durability_args()],
+         "-c", "unix_socket_directories=", "-c", "max_connections=200",
+         "-c", "shared_buffers=256MB", *_durability_args()],
         user=user, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         preexec_fn=die_with_parent, start_new_session=True,
     )

@@ -24,8 +24,9 @@ class Fan(TeamOwned):
         CAMPAIGN = "campaign", _("Campaign poster")
         OTHER = "other", _("Other")
 
+    # No single-column index: uniq_fan_openid (account, openid) serves lookups by account.
     account = models.ForeignKey(OfficialAccount, on_delete=models.CASCADE, related_name="fans",
-                                verbose_name=_("official account"))
+                                verbose_name=_("official account"), db_index=False)
     openid = models.CharField(_("OpenID"), max_length=64)
     unionid = models.CharField(_("UnionID"), max_length=64, blank=True)
     subscribed = models.BooleanField(_("following"), default=True)
