@@ -24,11 +24,16 @@ def _at(ctx: EventContext):
 
 @on("subscribe", "scan", priority=5)
 def remember_fan_history(ctx: EventContext) -> None:
-    """Did the platform know this fan before? (A Fan row means they followed before.)"""
+    """Did this fan follow the account before? (A Fan row that is following, was synced,
+    or has a follow/unfollow time; a row holding only an OAuth profile does not count.)"""
     if ctx.scene.startswith(SCENE_PREFIX) and ctx.openid:
+        from django.db.models import Q
+
         from mediabao.fans.models import Fan
 
-        ctx.extra[KNOWN_KEY] = Fan.objects.filter(account=ctx.account, openid=ctx.openid).exists()
+        history = (Q(subscribed=True) | Q(subscribe_time__isnull=False) | Q(unsubscribe_time__isnull=False)
+                   | Q(sync_generation__gt=0))
+        ctx.extra[KNOWN_KEY] = Fan.objects.filter(history, account=ctx.account, openid=ctx.openid).exists()
 
 
 @on("subscribe", "scan", priority=60)
