@@ -36,11 +36,12 @@ def wechat_time(seconds: int | str | None) -> datetime:
         return timezone.now()
 
 
-def _fan(account: OfficialAccount, openid: str) -> Fan:
+def _fan(account: OfficialAccount, openid: str, *, following: bool = True) -> Fan:
     """The fan row, created on first sight; locked for the rest of the transaction.
 
     A fan first seen through a message, scan or click follows the account (WeChat
     delivers nothing else from non-followers); an unsubscribe flips it right after.
+    A fan first seen through web OAuth may not follow (``following=False``).
     """
     fan = Fan.objects.select_for_update().filter(account=account, openid=openid).first()
     if fan is not None:
@@ -48,7 +49,7 @@ def _fan(account: OfficialAccount, openid: str) -> Fan:
     try:
         with transaction.atomic():
             return Fan.objects.create(team_id=account.team_id, account=account, openid=openid,
-                                      subscribed=True)
+                                      subscribed=following)
     except IntegrityError:  # created concurrently by another event of the same fan
         return Fan.objects.select_for_update().get(account=account, openid=openid)
 
@@ -120,7 +121,7 @@ def set_profile(account: OfficialAccount, openid: str, *, nickname: str = "", av
                 unionid: str = "") -> Fan:
     """Nickname and avatar as web OAuth reports them (the only source since 2021-12-27)."""
     with transaction.atomic():
-        fan = _fan(account, openid)
+        fan = _fan(account, openid, following=False)  # opening a page is not following
         fan.nickname = nickname[:100] or fan.nickname
         fan.avatar_url = avatar_url[:500] or fan.avatar_url
         fan.unionid = unionid[:64] or fan.unionid

@@ -114,3 +114,10 @@ def test_api_list_and_tenancy(api, acct, team_b):
     assert [f["openid"] for f in body["results"]] == ["o-api"]
     assert api.get(f"/api/v1/fans/{theirs.pk}/").status_code == 404
     assert api.post("/api/v1/fan-syncs/", {"account": other.pk}, format="json").status_code == 404
+
+
+def test_a_profile_from_oauth_alone_is_not_a_follower(acct):
+    fan = services.set_profile(acct, "o-visitor", nickname="路人")
+    assert fan.nickname == "路人" and not fan.subscribed
+    services.record_subscribe(acct, "o-visitor", timezone.now())
+    assert Fan.objects.get(openid="o-visitor").subscribed
