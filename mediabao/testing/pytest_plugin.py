@@ -27,3 +27,13 @@ else:
     os.environ.setdefault("MEDIABAO_CACHE_PREFIX", "mbtest")
     os.environ.setdefault("MEDIABAO_TASK_QUEUE", "mediabao-test")
 os.environ.setdefault("MEDIABAO_LOGIN_RATE_LIMIT", "5/5m")
+
+# The process that runs the session (pytest itself, or pytest-xdist's controller) owns
+# the embedded servers: started here, before any worker exists, and stopped when it
+# exits after all workers. Workers inherit the URLs instead of starting their own.
+if not _worker and not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+    from mediabao import embedded
+
+    _urls = embedded.ensure_servers(Path(os.environ["MEDIABAO_DATA_DIR"]).resolve())
+    os.environ.setdefault("DATABASE_URL", _urls.database_url)
+    os.environ.setdefault("REDIS_URL", _urls.redis_url)
