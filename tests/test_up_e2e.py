@@ -163,7 +163,7 @@ def test_a_task_goes_through_the_real_broker_to_the_real_worker(platform):
     from celery import Celery
 
     state = json.loads((platform.data_dir / "run" / "redis.json").read_text())
-    app = Celery(broker=state["url"])
+    app = Celery(broker=state["url"], set_as_current=False)  # keep the suite's own app current
     app.send_task("mediabao.core.ping", args=["e2e-ping", "pong-42"], queue="mediabao")
     client = redis.Redis.from_url(state["url"])
     deadline = time.monotonic() + 30
