@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
@@ -82,5 +81,5 @@ class FanSyncViewSet(TeamScopedMixin, mixins.CreateModelMixin, mixins.RetrieveMo
         if created:
             sync_fans.delay(sync.pk)
         body = FanSyncSerializer(sync).data
-        return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
-                        headers={"X-Detail": _("started") if created else _("already running")})
+        # 202: a new sync was queued; 200: the running one is returned.
+        return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
