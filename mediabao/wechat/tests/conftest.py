@@ -4,39 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+# The simulator fixtures live in the shared test plugin; re-exported here because other
+# apps' conftests import them from this module.
+from mediabao.testing.fixtures import _wxsim, sim, wxsim  # noqa: E402,F401
 from mediabao.wechat.models import OfficialAccount
 from mediabao.wechat.registry import registry
-from mediabao.wechat.tokens import token_store
-from wxsim.testing import run_wxsim
-
-
-@pytest.fixture(scope="session")
-def _wxsim():
-    with run_wxsim() as running:
-        yield running
 
 
 @pytest.fixture
-def wxsim(_wxsim, settings):
-    """A clean simulator; the platform's WECHAT_API_BASE points at it, retries are quick."""
-    _wxsim.client.reset()
-    _wxsim.client.set_push(timeout=5, retries=3)
-    settings.WECHAT_API_BASE = _wxsim.base_url
-    settings.WECHAT_RETRY_BASE_SECONDS = 0.01
-    settings.WECHAT_RETRY_CAP_SECONDS = 0.05
-    token_store.cache_clear()
-    yield _wxsim
-    _wxsim.client.clear_faults()
-    token_store.cache_clear()
-
-
-@pytest.fixture
-def sim(wxsim):
-    return wxsim.client
-
-
-@pytest.fixture
-def sim_account(sim):
+def sim_account(sim):  # noqa: F811 - the shared fixture
     """An account in wxsim (safe mode, no server URL yet)."""
     return sim.create_account(name="模拟号", encrypt_mode="safe")
 
