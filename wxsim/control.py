@@ -393,8 +393,20 @@ async def fans_list(request: web.Request) -> web.Response:
     acct = _acct(request)
     offset = int(request.query.get("offset", 0))
     limit = min(int(request.query.get("limit", 100)), 1000)
-    items = [fan_view(sim, acct, i, full=False)
-             for i in range(offset, min(len(acct.fans), offset + limit))]
+    detail = request.query.get("detail", "")
+    items = []
+    for i in range(offset, min(len(acct.fans), offset + limit)):
+        item = fan_view(sim, acct, i, full=False)
+        if detail:  # ground truth in bulk: how the fan followed and what it received
+            qr = acct.fans.qr_scene.get(i)
+            box = list(acct.fans.inbox.get(i, ()))
+            by_channel: dict[str, int] = {}
+            for m in box:
+                by_channel[m["channel"]] = by_channel.get(m["channel"], 0) + 1
+            item.update(qr_scene_str=qr[1] if qr else "", inbox_by_channel=by_channel)
+            if detail == "inbox":
+                item["inbox"] = box
+        items.append(item)
     return ok(total=len(acct.fans), following=acct.fans.following, fans=items)
 
 

@@ -164,3 +164,23 @@ def test_reset_keeps_logging_and_inbox_switch():
         acct2 = c.create_account()
         Api(sim.base_url, acct2).get("user/get")
         assert [x["endpoint"] for x in c.calls()] == ["token", "user/get"]
+
+
+def test_fan_list_detail_gives_the_ground_truth_in_bulk(wx, client, account):
+    appid = account["appid"]
+    client.update_account(appid, type="service", verified=True, pushes_enabled=False)
+    fans = client.create_fans(appid, 3)
+    tid = client.create_template(appid, "通知", "{{keyword1.DATA}}")["template_id"]
+    api = Api(wx.base_url, account)
+    for openid in (fans[0], fans[0], fans[1]):
+        body = api.post("message/template/send", {"touser": openid, "template_id": tid,
+                                                   "data": {"keyword1": {"value": "x"}}})
+        assert body["errcode"] == 0
+    url = f"{client.base_url}/_sim/accounts/{appid}/fans"
+    plain = requests.get(url, params={"limit": 3}, timeout=5).json()["fans"]
+    assert "inbox_by_channel" not in plain[0]
+    rows = requests.get(url, params={"limit": 3, "detail": "1"}, timeout=5).json()["fans"]
+    assert [r["inbox_by_channel"] for r in rows] == [{"template": 2}, {"template": 1}, {}]
+    assert all(r["qr_scene_str"] == "" and "inbox" not in r for r in rows)
+    rows = requests.get(url, params={"limit": 1, "detail": "inbox"}, timeout=5).json()["fans"]
+    assert [m["channel"] for m in rows[0]["inbox"]] == ["template", "template"]
