@@ -19,8 +19,8 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.core import signing
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -34,6 +34,7 @@ from mediabao.campaigns.models import (
     Participant,
     RewardClaim,
 )
+from mediabao.core.db import insert_or_skip, upsert
 from mediabao.wechat.models import OfficialAccount
 
 log = logging.getLogger(__name__)
@@ -327,20 +328,26 @@ def resolve_scene(account: OfficialAccount, scene: str) -> tuple[Activity, Parti
     if ids is None:
         log.warning("malformed campaign scene %r on account %s ignored", scene[:80], account.appid)
         return None
-    activity = Activity.objects.for_team(account.team).filter(pk=ids[0], accounts=account).first()
-    inviter = (Participant.objects.filter(pk=ids[1], activity=activity, account=account).first()
-               if activity else None)
-    if activity is None or inviter is None:
+    inviter = (Participant.objects.select_related("activity")
+               .filter(pk=ids[1], activity_id=ids[0], account=account, activity__team_id=account.team_id,
+                       activity__accounts=account).first())
+    if inviter is None:
         log.warning("unknown or foreign campaign scene %r on account %s ignored", scene[:80],
                     account.appid)
         return None
-    return activity, inviter
+    inviter.account = account
+    return inviter.activity, inviter
 
 
 def record_assist(account: OfficialAccount, openid: str, scene: str, *, new_fan: bool,
                   at=None) -> AssistResult:
     """A follow through a poster (SPEC §5.3). ``new_fan``: the fan table had never seen
-    this fan before the event. Idempotent: a second call for the same fan counts nothing."""
+    this fan before the event. Idempotent: a second call for the same fan counts nothing.
+
+    Every read and the fan's own rows come first; the inviter's row is locked last (by
+    the UPDATE that counts), so assists on one popular poster queue only for the few
+    statements between that UPDATE and the commit.
+    """
     at = at or timezone.now()
     found = resolve_scene(account, scene)
     if found is None:
@@ -352,26 +359,29 @@ def record_assist(account: OfficialAccount, openid: str, scene: str, *, new_fan:
         return AssistResult(False, "self", inviter=inviter)
     if inviter.blacklisted:
         return AssistResult(False, "inviter_blacklisted", inviter=inviter)
-    me = Participant.objects.filter(activity=activity, account=account, openid=openid).first()
-    if me is not None and me.blacklisted:
+    if Participant.objects.filter(activity=activity, account=account, openid=openid,
+                                  blacklisted=True).exists():
         return AssistResult(False, "blacklisted", inviter=inviter)
-    existing = Assist.objects.filter(activity=activity, fan_openid=openid).first()
-    if existing is not None:
-        return _recount(activity, existing, inviter, at)
     if activity.protection and not new_fan:
+        existing = Assist.objects.filter(activity=activity, fan_openid=openid).first()
+        if existing is not None:
+            return _recount(activity, existing, inviter, at)
         return AssistResult(False, "not_new", inviter=inviter)
-    try:
-        with transaction.atomic():
-            assist = Assist.objects.create(team_id=activity.team_id, activity=activity, inviter=inviter,
-                                           account=account, fan_openid=openid, created_at=at)
-    except IntegrityError:  # the same fan counted by a concurrent event
-        return AssistResult(False, "duplicate", inviter=inviter)
-    _link_fan(activity, account, openid, inviter, at)
+    assist = Assist(team_id=activity.team_id, activity=activity, inviter=inviter, account=account,
+                    fan_openid=openid, created_at=at)
+    if not insert_or_skip(assist, ("activity_id", "fan_openid")):
+        # Counted before (or by a concurrent event of the same fan, now committed).
+        existing = Assist.objects.filter(activity=activity, fan_openid=openid).first()
+        if existing is None:
+            return AssistResult(False, "duplicate", inviter=inviter)
+        return _recount(activity, existing, inviter, at)
+    nickname = _link_fan(activity, account, openid, inviter, at)
     _set_fan_source(account, openid, activity)
+    levels = tiers(activity)
+    _check_fraud(activity, inviter, at)
     # From here the inviter's row is locked until commit: keep this part short.
     inviter = _add_invite(inviter, +1)
-    _after_count(activity, inviter, assist, at)
-    _check_fraud(activity, inviter, at)
+    _after_count(activity, inviter, assist, at, nickname=nickname, levels=levels)
     return AssistResult(True, "counted", assist=assist, inviter=inviter)
 
 
@@ -382,7 +392,7 @@ def _recount(activity: Activity, assist: Assist, inviter: Participant, at) -> As
         return AssistResult(False, "duplicate", inviter=inviter)
     if not Assist.objects.filter(pk=assist.pk, counted=False).update(counted=True, unfollowed_at=None):
         return AssistResult(False, "duplicate", inviter=inviter)
-    Participant.objects.filter(activity=activity, account=assist.account,
+    Participant.objects.filter(activity=activity, account=assist.account_id,
                                openid=assist.fan_openid).update(following=True)
     inviter = _add_invite(inviter, +1)
     _after_count(activity, inviter, assist, at)
@@ -390,33 +400,49 @@ def _recount(activity: Activity, assist: Assist, inviter: Participant, at) -> As
 
 
 def _link_fan(activity: Activity, account: OfficialAccount, openid: str, inviter: Participant,
-              at) -> None:
-    """The assisting fan becomes a participant (only assisted) one level below the inviter."""
-    with transaction.atomic():
-        me = _participant_for(activity, account, openid, inviter=inviter, level=inviter.level + 1,
-                              created_at=at)
-        if me.inviter_id is None and me.pk != inviter.pk:
-            me.inviter, me.level = inviter, inviter.level + 1
-        me.following = True
-        me.save(update_fields=["inviter", "level", "following"])
+              at) -> str:
+    """The assisting fan becomes a participant (only assisted) one level below the inviter,
+    unless someone invited them first. One statement; returns the fan's nickname."""
+    me = Participant(team_id=activity.team_id, activity=activity, account=account, openid=openid,
+                     inviter=inviter, level=inviter.level + 1, created_at=at, following=True)
+    row = upsert(me, ("activity_id", "account_id", "openid"), {
+        "following": "TRUE",
+        "level": "CASE WHEN campaigns_participant.inviter_id IS NULL "
+                 "AND campaigns_participant.id <> EXCLUDED.inviter_id "
+                 "THEN EXCLUDED.level ELSE campaigns_participant.level END",
+        "inviter_id": "CASE WHEN campaigns_participant.inviter_id IS NULL "
+                      "AND campaigns_participant.id <> EXCLUDED.inviter_id "
+                      "THEN EXCLUDED.inviter_id ELSE campaigns_participant.inviter_id END",
+    }, returning=["nickname"])
+    return row[1] if row else ""
 
 
 def _add_invite(inviter: Participant, delta: int) -> Participant:
-    """Move the count under the inviter's row lock; never below zero."""
-    locked = Participant.objects.select_for_update().get(pk=inviter.pk)
-    if delta < 0 and locked.invites <= 0:
-        return locked
-    Participant.objects.filter(pk=locked.pk).update(invites=F("invites") + delta)
-    locked.refresh_from_db(fields=["invites", "tiers_completed", "blacklisted", "flagged"])
-    return locked
+    """Move the count; never below zero. The UPDATE takes the inviter's row lock and
+    returns the fresh counters in the same round trip; ``inviter`` is updated in place."""
+    guard = "" if delta > 0 else " AND invites > 0"
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE campaigns_participant SET invites = invites + %s "  # noqa: S608
+                       f"WHERE id = %s{guard} RETURNING invites, tiers_completed, blacklisted, flagged",
+                       [delta, inviter.pk])
+        row = cursor.fetchone()
+    if row is None:  # already at zero: nothing to deduct
+        fresh = Participant.objects.filter(pk=inviter.pk).values_list(
+            "invites", "tiers_completed", "blacklisted", "flagged").first()
+        row = fresh or (inviter.invites, inviter.tiers_completed, inviter.blacklisted, inviter.flagged)
+    inviter.invites, inviter.tiers_completed, inviter.blacklisted, inviter.flagged = row
+    return inviter
 
 
-def _after_count(activity: Activity, inviter: Participant, assist: Assist, at) -> None:
+def _after_count(activity: Activity, inviter: Participant, assist: Assist, at, *,
+                 nickname: str | None = None, levels: list[AwardTier] | None = None) -> None:
     """Tiers reached and the notice to the inviter (the inviter's row is locked)."""
-    fan = Participant.objects.filter(activity=activity, account=assist.account,
-                                     openid=assist.fan_openid).first()
-    nickname = (fan.nickname if fan and fan.nickname else _("A friend"))
-    levels = tiers(activity)
+    if nickname is None:
+        nickname = Participant.objects.filter(activity=activity, account=assist.account_id,
+                                              openid=assist.fan_openid).values_list(
+                                                  "nickname", flat=True).first() or ""
+    nickname = nickname or _("A friend")
+    levels = tiers(activity) if levels is None else levels
     completed = complete_tiers(activity, inviter, levels)
     upcoming = next_tier(activity, inviter.invites, inviter.tiers_completed, levels)
     text = fill(activity.assist_notice, nickname=nickname, invites=inviter.invites,
@@ -498,23 +524,31 @@ def record_unfollow(account: OfficialAccount, openid: str, at=None) -> int:
 
 # --- anti-fraud ------------------------------------------------------------------------
 def _check_fraud(activity: Activity, inviter: Participant, at) -> str:
-    """Apply the activity's anti-fraud rules to an inviter; returns the reason tripped."""
+    """Apply the activity's anti-fraud rules to an inviter; returns the reason tripped.
+
+    One aggregate over the inviter's assists (indexed by inviter), run before the
+    inviter's row is locked.
+    """
+    if not activity.fraud_max_per_minute and activity.fraud_unfollow_percent is None:
+        return ""
+    window = timedelta(minutes=activity.fraud_unfollow_minutes or 0)
+    counts = Assist.objects.filter(inviter=inviter).aggregate(
+        recent=Count("pk", filter=Q(created_at__gt=at - timedelta(minutes=1))),
+        total=Count("pk"),
+        quick=Count("pk", filter=Q(unfollowed_at__isnull=False,
+                                   unfollowed_at__lte=F("created_at") + window)))
     reason = ""
-    if activity.fraud_max_per_minute:
-        recent = Assist.objects.filter(inviter=inviter, created_at__gt=at - timedelta(minutes=1)).count()
-        if recent > activity.fraud_max_per_minute:
-            reason = _("%(n)d assists within a minute") % {"n": recent}
-    if not reason and activity.fraud_unfollow_percent is not None:
-        total = Assist.objects.filter(inviter=inviter).count()
-        window = timedelta(minutes=activity.fraud_unfollow_minutes)
-        quick = sum(1 for created, gone in Assist.objects.filter(inviter=inviter, unfollowed_at__isnull=False)
-                    .values_list("created_at", "unfollowed_at") if gone - created <= window)
-        if total >= 5 and quick * 100 > activity.fraud_unfollow_percent * total:
-            reason = _("%(q)d of %(n)d assists unfollowed quickly") % {"q": quick, "n": total}
+    if activity.fraud_max_per_minute and counts["recent"] > activity.fraud_max_per_minute:
+        reason = _("%(n)d assists within a minute") % {"n": counts["recent"]}
+    total, quick = counts["total"], counts["quick"]
+    if (not reason and activity.fraud_unfollow_percent is not None and total >= 5
+            and quick * 100 > activity.fraud_unfollow_percent * total):
+        reason = _("%(q)d of %(n)d assists unfollowed quickly") % {"q": quick, "n": total}
     if reason and not inviter.flagged and not inviter.blacklisted:
         blacklist = activity.fraud_action == Activity.FraudAction.BLACKLIST
         Participant.objects.filter(pk=inviter.pk).update(flagged=True, flag_reason=reason[:200],
                                                          blacklisted=blacklist or F("blacklisted"))
+        inviter.flagged, inviter.blacklisted = True, blacklist or inviter.blacklisted
         log.warning("campaign %s: participant %s tripped anti-fraud (%s)", activity.pk, inviter.pk, reason)
     return reason
 
@@ -529,11 +563,8 @@ def queue_notice(participant: Participant, key: str, text: str) -> Notice | None
     """Record the notice once (by key) and send it from a worker after commit."""
     from mediabao.campaigns import tasks
 
-    try:
-        with transaction.atomic():
-            notice = Notice.objects.create(team_id=participant.team_id, participant=participant,
-                                           key=key[:80], text=text[:600])
-    except IntegrityError:
+    notice = Notice(team_id=participant.team_id, participant=participant, key=key[:80], text=text[:600])
+    if not insert_or_skip(notice, ("participant_id", "key")):
         return None
     transaction.on_commit(lambda: tasks.send_notice.delay(notice.pk))
     return notice

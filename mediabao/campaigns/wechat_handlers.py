@@ -1,7 +1,7 @@
 """任务宝 on the event path: the join keyword, follows through posters, unfollows.
 
-Priority 5 snapshots what the fan table knew *before* this event (fans' own handlers at
-priority 10 record the follow); priority 60 counts the assist with that snapshot.
+Priority 60: fans' own handler (priority 10) has recorded the follow and told us, in
+``ctx.extra``, whether the fan had followed the account before this event.
 """
 
 from __future__ import annotations
@@ -10,41 +10,29 @@ import logging
 
 from mediabao.campaigns import services, tasks
 from mediabao.campaigns.models import SCENE_PREFIX
-from mediabao.fans.services import wechat_time
+from mediabao.fans.services import FOLLOWED_BEFORE, wechat_time
 from mediabao.wechat.messages import Reply, TextReply
 from mediabao.wechat.registry import EventContext, on
 
 log = logging.getLogger(__name__)
-KNOWN_KEY = "campaigns_fan_known"
 
 
 def _at(ctx: EventContext):
     return wechat_time(ctx.event.create_time or ctx.message.get("CreateTime"))
 
 
-@on("subscribe", "scan", priority=5)
-def remember_fan_history(ctx: EventContext) -> None:
-    """Did this fan follow the account before? (A Fan row that is following, was synced,
-    or has a follow/unfollow time; a row holding only an OAuth profile does not count.)"""
-    if ctx.scene.startswith(SCENE_PREFIX) and ctx.openid:
-        from django.db.models import Q
-
-        from mediabao.fans.models import Fan
-
-        history = (Q(subscribed=True) | Q(subscribe_time__isnull=False) | Q(unsubscribe_time__isnull=False)
-                   | Q(sync_generation__gt=0))
-        ctx.extra[KNOWN_KEY] = Fan.objects.filter(history, account=ctx.account, openid=ctx.openid).exists()
+def _through_poster(ctx: EventContext) -> bool:
+    return bool(ctx.openid) and ctx.scene.startswith(SCENE_PREFIX)
 
 
-@on("subscribe", "scan", priority=60)
+@on("subscribe", "scan", priority=60, when=_through_poster)
 def poster_follow(ctx: EventContext) -> Reply | None:
-    if not ctx.scene.startswith(SCENE_PREFIX) or not ctx.openid:
-        return None
     if ctx.kind == "scan":
         # Already following: not a new follower, so never an assist (SPEC §5.3).
         services.resolve_scene(ctx.account, ctx.scene)  # logs forged scenes
         return None
-    new_fan = not ctx.extra.get(KNOWN_KEY, True)
+    # Unknown (the fans handler failed): treated as known, so protection counts nothing.
+    new_fan = ctx.extra.get(FOLLOWED_BEFORE, True) is False
     result = services.record_assist(ctx.account, ctx.openid, ctx.scene, new_fan=new_fan, at=_at(ctx))
     if result.counted and result.inviter is not None:
         activity = result.inviter.activity
@@ -54,10 +42,9 @@ def poster_follow(ctx: EventContext) -> Reply | None:
     return None
 
 
-@on("unsubscribe", priority=60)
+@on("unsubscribe", priority=60, when=lambda ctx: bool(ctx.openid))
 def fan_left(ctx: EventContext) -> None:
-    if ctx.openid:
-        services.record_unfollow(ctx.account, ctx.openid, at=_at(ctx))
+    services.record_unfollow(ctx.account, ctx.openid, at=_at(ctx))
 
 
 def join_keyword(ctx: EventContext, text: str) -> Reply | None:

@@ -10,7 +10,7 @@ import logging
 
 from mediabao.channels import services
 from mediabao.channels.models import SCENE_PREFIX
-from mediabao.fans.services import wechat_time
+from mediabao.fans.services import FOLLOWED_BEFORE, wechat_time
 from mediabao.wechat.registry import EventContext, on
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,16 @@ def _channel(ctx: EventContext):
     return channel
 
 
-@on("subscribe", priority=50)
+def _may_matter(ctx: EventContext) -> bool:
+    """A follow through a channel, or a plain follow of a fan who followed before (who may
+    have an open channel row whose unsubscribe was missed). A first-time plain follow
+    cannot concern any channel row: skip it without a savepoint."""
+    return bool(ctx.openid) and (ctx.scene.startswith(SCENE_PREFIX)
+                                 or ctx.extra.get(FOLLOWED_BEFORE, True) is not False)
+
+
+@on("subscribe", priority=50, when=_may_matter)
 def channel_follow(ctx: EventContext) -> None:
-    if not ctx.openid:
-        return
     at = _at(ctx)
     channel = _channel(ctx)
     if channel is None:

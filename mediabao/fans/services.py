@@ -12,6 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from mediabao.core.db import upsert_instance
 from mediabao.fans.models import (
     EVENT_WINDOW_SECONDS,
     EVENT_WINDOW_SENDS,
@@ -54,51 +55,91 @@ def _fan(account: OfficialAccount, openid: str, *, following: bool = True) -> Fa
         return Fan.objects.select_for_update().get(account=account, openid=openid)
 
 
-@transaction.atomic
-def record_subscribe(account: OfficialAccount, openid: str, at: datetime, qr_scene: str = "") -> Fan:
-    fan = _fan(account, openid)
-    fan.subscribed = True
-    fan.subscribe_time = at
-    fan.unsubscribe_time = None
-    fan.subscribe_scene = "ADD_SCENE_QR_CODE" if qr_scene else fan.subscribe_scene
-    if qr_scene:
-        fan.qr_scene = qr_scene[:64]
-    _open_event_window(fan, at)
-    fan.save()
-    return fan
+#: ``ctx.extra`` key the subscribe handler sets: had the account seen this fan follow
+#: before this event (following, synced, or a follow/unfollow time)? Campaigns and
+#: channels read it instead of asking the database again.
+FOLLOWED_BEFORE = "fans.followed_before"
+
+_FOLLOWED_BEFORE_SQL = ("subscribed OR subscribe_time IS NOT NULL OR unsubscribe_time IS NOT NULL "
+                        "OR sync_generation > 0")
 
 
-@transaction.atomic
+def _upsert(fan: Fan, on_conflict: dict[str, str], *, with_history: bool = False
+            ) -> tuple[Fan, bool]:
+    """INSERT the fan row ``fan`` describes, or apply ``on_conflict`` to the existing one:
+    one round trip, no savepoint; the row stays locked until commit.
+
+    Returns the stored row and, with ``with_history``, whether the fan had followed
+    before the statement (read from the statement's snapshot).
+    """
+    cte, cte_params, extra = "", (), ""
+    if with_history:
+        cte = ("WITH old AS (SELECT 1 FROM fans_fan WHERE account_id = %s AND openid = %s "  # noqa: S608
+               f"AND ({_FOLLOWED_BEFORE_SQL}))")
+        cte_params, extra = (fan.account_id, fan.openid), "EXISTS (SELECT 1 FROM old)"
+    stored, rest = upsert_instance(fan, ("account_id", "openid"),
+                                   {**on_conflict, "updated_at": "EXCLUDED.updated_at"},
+                                   cte=cte, cte_params=cte_params, extra_returning=extra)
+    return stored, bool(rest[0]) if with_history else True
+
+
+def _new(account: OfficialAccount, openid: str, **values) -> Fan:
+    return Fan(team_id=account.team_id, account_id=account.pk, openid=openid[:64], **values)
+
+
+_LAST_INTERACTION = "GREATEST(fans_fan.last_interaction_at, EXCLUDED.last_interaction_at)"
+_EVENT_WINDOW = {"event_window_until": "EXCLUDED.event_window_until",
+                 "event_window_left": "EXCLUDED.event_window_left",
+                 "last_interaction_at": _LAST_INTERACTION}
+
+
+def record_subscribe(account: OfficialAccount, openid: str, at: datetime, qr_scene: str = "",
+                     *, history: bool = False) -> Fan | tuple[Fan, bool]:
+    """A follow: the fan row is created or reopened and the one-minute window opens.
+
+    With ``history=True`` returns ``(fan, followed_before)`` (see :data:`FOLLOWED_BEFORE`).
+    """
+    qr_scene = qr_scene[:64]
+    fan = _new(account, openid, subscribed=True, subscribe_time=at, unsubscribe_time=None,
+               subscribe_scene="ADD_SCENE_QR_CODE" if qr_scene else "", qr_scene=qr_scene,
+               last_interaction_at=at, event_window_until=at + timedelta(seconds=EVENT_WINDOW_SECONDS),
+               event_window_left=EVENT_WINDOW_SENDS)
+    fan, before = _upsert(fan, {
+        "subscribed": "TRUE", "subscribe_time": "EXCLUDED.subscribe_time", "unsubscribe_time": "NULL",
+        "subscribe_scene": "CASE WHEN EXCLUDED.qr_scene <> '' THEN EXCLUDED.subscribe_scene "
+                           "ELSE fans_fan.subscribe_scene END",
+        "qr_scene": "CASE WHEN EXCLUDED.qr_scene <> '' THEN EXCLUDED.qr_scene ELSE fans_fan.qr_scene END",
+        **_EVENT_WINDOW,
+    }, with_history=history)
+    return (fan, before) if history else fan
+
+
 def record_unsubscribe(account: OfficialAccount, openid: str, at: datetime) -> Fan:
-    fan = _fan(account, openid)
-    fan.subscribed = False
-    fan.unsubscribe_time = at
-    fan.message_window_left = fan.event_window_left = 0
-    fan.save()
-    return fan
+    """An unfollow closes every window (WeChat refuses sends to non-followers: 43004)."""
+    fan = _new(account, openid, subscribed=False, unsubscribe_time=at)
+    return _upsert(fan, {"subscribed": "FALSE", "unsubscribe_time": "EXCLUDED.unsubscribe_time",
+                         "message_window_left": "0", "event_window_left": "0"})[0]
 
 
-@transaction.atomic
 def record_interaction(account: OfficialAccount, openid: str, at: datetime, *, message: bool) -> Fan:
-    """A message opens the 48-hour window; a scan or menu click the one-minute one."""
-    fan = _fan(account, openid)
+    """A message opens the 48-hour window; a scan or menu click the one-minute one.
+
+    A fan first seen this way follows the account (WeChat pushes nothing else from
+    non-followers).
+    """
     if message:
-        fan.message_window_until = at + timedelta(seconds=MESSAGE_WINDOW_SECONDS)
-        fan.message_window_left = MESSAGE_WINDOW_SENDS
+        fan = _new(account, openid, last_interaction_at=at,
+                   message_window_until=at + timedelta(seconds=MESSAGE_WINDOW_SECONDS),
+                   message_window_left=MESSAGE_WINDOW_SENDS)
+        changes = {"message_window_until": "EXCLUDED.message_window_until",
+                   "message_window_left": "EXCLUDED.message_window_left",
+                   "last_interaction_at": _LAST_INTERACTION}
     else:
-        _open_event_window(fan, at)
-    fan.save()
-    return fan
-
-
-def _open_event_window(fan: Fan, at: datetime) -> None:
-    fan.event_window_until = at + timedelta(seconds=EVENT_WINDOW_SECONDS)
-    fan.event_window_left = EVENT_WINDOW_SENDS
-    fan.last_interaction_at = max(filter(None, [fan.last_interaction_at, at]))
-
-
-def _touch(fan: Fan, at: datetime) -> None:
-    fan.last_interaction_at = max(filter(None, [fan.last_interaction_at, at]))
+        fan = _new(account, openid, last_interaction_at=at,
+                   event_window_until=at + timedelta(seconds=EVENT_WINDOW_SECONDS),
+                   event_window_left=EVENT_WINDOW_SENDS)
+        changes = _EVENT_WINDOW
+    return _upsert(fan, changes)[0]
 
 
 def consume_window(fan_id: int, now: datetime | None = None) -> bool:

@@ -12,26 +12,29 @@ def _at(ctx: EventContext):
     return services.wechat_time(ctx.event.create_time or ctx.message.get("CreateTime"))
 
 
-@on("subscribe", priority=10)
+def _has_fan(ctx: EventContext) -> bool:
+    return bool(ctx.openid)
+
+
+@on("subscribe", priority=10, when=_has_fan)
 def fan_followed(ctx: EventContext) -> None:
-    if ctx.openid:
-        services.record_subscribe(ctx.account, ctx.openid, _at(ctx), qr_scene=ctx.scene)
+    """Also tells later handlers whether the fan had followed before (one statement)."""
+    _fan, before = services.record_subscribe(ctx.account, ctx.openid, _at(ctx), qr_scene=ctx.scene,
+                                             history=True)
+    ctx.extra[services.FOLLOWED_BEFORE] = before
 
 
-@on("unsubscribe", priority=10)
+@on("unsubscribe", priority=10, when=_has_fan)
 def fan_unfollowed(ctx: EventContext) -> None:
-    if ctx.openid:
-        services.record_unsubscribe(ctx.account, ctx.openid, _at(ctx))
+    services.record_unsubscribe(ctx.account, ctx.openid, _at(ctx))
 
 
-@on("scan", "click", "scancode_push", "scancode_waitmsg", priority=10)
+@on("scan", "click", "scancode_push", "scancode_waitmsg", priority=10, when=_has_fan)
 def fan_tapped(ctx: EventContext) -> None:
     """A QR scan or a menu click opens the one-minute window (VIEW does not)."""
-    if ctx.openid:
-        services.record_interaction(ctx.account, ctx.openid, _at(ctx), message=False)
+    services.record_interaction(ctx.account, ctx.openid, _at(ctx), message=False)
 
 
-@on(*MESSAGE_KINDS, priority=10)
+@on(*MESSAGE_KINDS, priority=10, when=_has_fan)
 def fan_wrote(ctx: EventContext) -> None:
-    if ctx.openid:
-        services.record_interaction(ctx.account, ctx.openid, _at(ctx), message=True)
+    services.record_interaction(ctx.account, ctx.openid, _at(ctx), message=True)

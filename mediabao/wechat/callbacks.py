@@ -15,16 +15,16 @@ an answer when only our first response was slow.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from mediabao.core.db import insert_or_skip
 from mediabao.wechat import crypto, kv
 from mediabao.wechat.messages import InvalidXML, Reply, parse_xml
 from mediabao.wechat.models import Event, OfficialAccount
@@ -200,15 +200,21 @@ def ingest(account: OfficialAccount, message: dict[str, Any]) -> str | None:
     """
     key = dedup_key(message)
     rkey = kv.key("dedup", account.appid, key)
-    redis_ok = True
+    redis_ok, touch = True, True
     try:
-        if not kv.client().set(rkey, PENDING, nx=True, ex=DEDUP_TTL):
+        # One round trip: claim the delivery, and see whether last_event_at is due.
+        pipe = kv.client().pipeline(transaction=False)
+        pipe.set(rkey, PENDING, nx=True, ex=DEDUP_TTL)
+        pipe.set(kv.key("last-event", account.appid), "1", nx=True,
+                 ex=int(LAST_EVENT_RESOLUTION.total_seconds()))
+        first, touch = pipe.execute()
+        if not first:
             return _answer_of_first_delivery(rkey)
     except Exception:  # noqa: BLE001 - Redis down: the database constraint still dedups
         log.warning("dedup key unavailable; relying on the database", exc_info=True)
-        redis_ok = False
+        redis_ok, touch = False, True
     try:
-        reply_xml = _store_and_dispatch(account, message, key)
+        reply_xml = _store_and_dispatch(account, message, key, touch=bool(touch))
     except BaseException:
         if redis_ok:  # let WeChat's retry try again
             try:
@@ -224,44 +230,15 @@ def ingest(account: OfficialAccount, message: dict[str, Any]) -> str | None:
     return reply_xml
 
 
-def _insert_once(event: Event) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING: one round trip instead of savepoint + insert + release."""
-    meta = Event._meta
-    columns = ["team_id", "account_id", "openid", "msg_type", "event", "event_key", "payload",
-               "create_time", "dedup_key", "received_at"]
-    values = [event.team_id, event.account_id, event.openid, event.msg_type, event.event,
-              event.event_key, json.dumps(event.payload, ensure_ascii=False), event.create_time,
-              event.dedup_key, event.received_at]
-    quote = connection.ops.quote_name
-    placeholders = ", ".join("%s::jsonb" if c == "payload" else "%s" for c in columns)
-    # Identifiers come from the model and are quoted; every value is a bound parameter.
-    sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
-           f"VALUES ({placeholders}) ON CONFLICT ({quote('account_id')}, {quote('dedup_key')}) "
-           f"DO NOTHING RETURNING {quote(meta.pk.column)}")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    event.pk = row[0]
-    event._state.adding = False
-    event._state.db = connection.alias
-    return True
-
-
 def _touch_last_event(account: OfficialAccount, now: Any) -> None:
-    """``last_event_at`` at most every 30 s per account (a Redis flag spares the UPDATE)."""
-    try:
-        if not kv.client().set(kv.key("last-event", account.appid), "1", nx=True,
-                               ex=int(LAST_EVENT_RESOLUTION.total_seconds())):
-            return
-    except Exception:  # noqa: BLE001 - without Redis, fall back to the (cheap) UPDATE
-        log.debug("last-event flag unavailable", exc_info=True)
+    """``last_event_at`` moves at most every 30 s per account (a Redis flag, set in
+    :func:`ingest`, spares the UPDATE in between)."""
     OfficialAccount.objects.filter(pk=account.pk).exclude(
         last_event_at__gte=now - LAST_EVENT_RESOLUTION).update(last_event_at=now)
 
 
-def _store_and_dispatch(account: OfficialAccount, message: dict[str, Any], key: str) -> str | None:
+def _store_and_dispatch(account: OfficialAccount, message: dict[str, Any], key: str, *,
+                        touch: bool = True) -> str | None:
     kind = event_kind(message)
     openid = str(message.get("FromUserName", ""))[:64]
     event_key = message.get("EventKey")
@@ -275,10 +252,11 @@ def _store_and_dispatch(account: OfficialAccount, message: dict[str, Any], key: 
         create_time=_int_or_none(message.get("CreateTime")), dedup_key=key, received_at=now,
     )
     with transaction.atomic():
-        if not _insert_once(event):
+        if not insert_or_skip(event, ("account_id", "dedup_key")):
             log.info("duplicate push %s for %s ignored", key, account.appid)
             return None
-        _touch_last_event(account, now)
+        if touch:
+            _touch_last_event(account, now)
         ctx = EventContext(account=account, event=event, message=message, kind=kind, openid=openid,
                            scene=_scene(kind, event_key))
         reply = registry.dispatch(ctx)

@@ -13,7 +13,9 @@ Keys are event names for ``MsgType=event`` (``subscribe``, ``unsubscribe``, ``sc
 otherwise (``text``, ``image``, ``voice``…); ``*`` receives everything. Handlers run
 inline, in order of ``priority`` then registration, each in its own savepoint inside
 the callback's transaction: a failing handler is logged and rolled back alone, the
-others and the reply go on. The first non-``None`` reply wins. Slow work belongs on
+others and the reply go on. A handler that only cares about some events of a kind
+says so with ``when=`` (a cheap test of the context, no queries): events it skips cost
+no savepoint. The first non-``None`` reply wins. Slow work belongs on
 the queue: ``ctx.defer(task, *args)`` sends it once the event is committed.
 """
 
@@ -57,11 +59,15 @@ class EventContext:
 Handler = Callable[[EventContext], "Reply | None"]
 
 
+Predicate = Callable[[EventContext], bool]
+
+
 @dataclass(order=True)
 class _Entry:
     priority: int
     seq: int
     func: Handler = field(compare=False)
+    when: Predicate | None = field(default=None, compare=False)
 
 
 class Registry:
@@ -69,38 +75,51 @@ class Registry:
         self._handlers: dict[str, list[_Entry]] = {}
         self._seq = 0
 
-    def on(self, *kinds: str, priority: int = 100) -> Callable[[Handler], Handler]:
-        """Decorator: run ``func`` for these event kinds (lower priority runs first)."""
+    def on(self, *kinds: str, priority: int = 100,
+           when: Predicate | None = None) -> Callable[[Handler], Handler]:
+        """Decorator: run ``func`` for these event kinds (lower priority runs first),
+        only for events where ``when(ctx)`` is true if given."""
         if not kinds:
             raise ValueError("name at least one event kind, or '*'")
 
         def deco(func: Handler) -> Handler:
             for kind in kinds:
-                self.register(kind, func, priority=priority)
+                self.register(kind, func, priority=priority, when=when)
             return func
 
         return deco
 
-    def register(self, kind: str, func: Handler, *, priority: int = 100) -> None:
+    def register(self, kind: str, func: Handler, *, priority: int = 100,
+                 when: Predicate | None = None) -> None:
         entries = self._handlers.setdefault(kind.lower(), [])
         if any(e.func is func for e in entries):
             return  # re-imports (autoreload, tests) must not register twice
         self._seq += 1
-        entries.append(_Entry(priority, self._seq, func))
+        entries.append(_Entry(priority, self._seq, func, when))
         entries.sort()
 
     def unregister(self, func: Handler) -> None:
         for entries in self._handlers.values():
             entries[:] = [e for e in entries if e.func is not func]
 
+    def _entries(self, kind: str) -> list[_Entry]:
+        return sorted(self._handlers.get(kind.lower(), []) + self._handlers.get(ANY, []))
+
     def handlers_for(self, kind: str) -> list[Handler]:
-        entries = sorted(self._handlers.get(kind.lower(), []) + self._handlers.get(ANY, []))
-        return [e.func for e in entries]
+        return [e.func for e in self._entries(kind)]
 
     def dispatch(self, ctx: EventContext) -> Reply | None:
         """Run every handler of ``ctx.kind``; return the first reply. Never raises."""
         reply = None
-        for func in self.handlers_for(ctx.kind):
+        for entry in self._entries(ctx.kind):
+            func = entry.func
+            try:
+                if entry.when is not None and not entry.when(ctx):
+                    continue
+            except Exception:
+                log.exception("WeChat handler condition of %s failed for %s event %s",
+                              getattr(func, "__qualname__", func), ctx.kind, ctx.event.pk)
+                continue
             started = time.monotonic()
             try:
                 with transaction.atomic():

@@ -33,9 +33,9 @@ def handlers():
     added = []
 
     class _Handlers:
-        def on(self, *kinds, priority=100):
+        def on(self, *kinds, priority=100, when=None):
             def deco(func):
-                registry.on(*kinds, priority=priority)(func)
+                registry.on(*kinds, priority=priority, when=when)(func)
                 added.append(func)
                 return func
             return deco

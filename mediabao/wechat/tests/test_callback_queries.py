@@ -1,0 +1,48 @@
+"""What a push costs the database: the ingestion benchmark's hot path, kept honest.
+
+A first-time subscribe is the most common event of a campaign day. It must stay at:
+the account, BEGIN, the event INSERT, one savepoint around the fans handler's single
+upsert, COMMIT. Handlers that do not care about an event (channels for a plain first
+follow, campaigns without a poster scene) skip it without a savepoint.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from mediabao.fans.models import Fan
+from mediabao.wechat.models import Event
+from mediabao.wechat.tests.test_callbacks import Push, subscribe_event
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("mediabao.wechat.tests.urls")]
+
+
+def statements(ctx) -> list[str]:
+    return [q["sql"].split()[0].upper() for q in ctx.captured_queries]
+
+
+def test_a_first_subscribe_costs_seven_round_trips(client, account):
+    push = Push(client, account)
+    push.safe(subscribe_event(account, openid="oWARM"))  # the account's last_event_at moves once
+    with CaptureQueriesContext(connection) as ctx:
+        response = push.safe(subscribe_event(account, scene="qrscene_42", openid="oFANX"))
+    assert response.status_code == 200
+    assert statements(ctx) == ["SELECT", "BEGIN", "INSERT", "SAVEPOINT", "WITH", "RELEASE", "COMMIT"]
+    fan = Fan.objects.get(account=account, openid="oFANX")
+    assert fan.subscribed and fan.qr_scene == "42" and fan.subscribe_scene == "ADD_SCENE_QR_CODE"
+    assert fan.event_window_left == 3
+    assert Event.objects.filter(account=account, openid="oFANX").count() == 1
+
+
+def test_a_returning_fan_also_lets_channels_close_a_missed_unfollow(client, account):
+    push = Push(client, account)
+    push.safe(subscribe_event(account, openid="oBACK"))
+    Fan.objects.filter(openid="oBACK").update(subscribed=False)
+    with CaptureQueriesContext(connection) as ctx:
+        push.safe(subscribe_event(account, scene="", openid="oBACK").replace("1700000001", "1700000999"))
+    # fans' upsert, then the channels handler's one UPDATE in its own savepoint
+    assert statements(ctx).count("SAVEPOINT") == 2
+    assert len(ctx.captured_queries) <= 10
+    assert Fan.objects.get(openid="oBACK").subscribed
