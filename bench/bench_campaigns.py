@@ -526,8 +526,8 @@ def _raise_interrupt(signum, frame):  # noqa: ARG001
 
 
 def run(args, data_dir: Path, procs: Procs, state: dict) -> tuple[list[Row], list[Row], list[str]]:
-    n = 2_000 if args.quick else 20_000
-    baseline_n = 500 if args.quick else 1_000
+    n = QUICK["assists"] if args.quick else 20_000
+    baseline_n = QUICK["baseline"] if args.quick else 1_000
     max_s = args.max_seconds or (300.0 if args.quick else 1200.0)
     tiers = [(max(10, n // 20), "贴纸", 1), (n // 2, "保温杯", 1), (n, "蓝牙耳机", 0)]
 
@@ -685,7 +685,20 @@ def run(args, data_dir: Path, procs: Procs, state: dict) -> tuple[list[Row], lis
     return perf, checks, notes
 
 
-def main() -> int:
+#: Sizes of ``--quick``; ``mediabao bench --quick`` makes them smaller (see bench/run_all.py).
+QUICK = {"assists": 2_000, "baseline": 500}
+#: The rows of the last run of :func:`main` in this process (for :func:`results`).
+LAST: dict = {}
+
+
+def results(quick: bool = False, write: bool = False, **sizes: int) -> dict:
+    """Run the benchmark; its rows for ``mediabao bench`` (``sizes`` override :data:`QUICK`)."""
+    QUICK.update(sizes)
+    code = main((["--quick"] if quick else []) + ([] if write else ["--no-write"]))
+    return {"rows": LAST.get("rows", []), "notes": LAST.get("notes", []), "exit": code}
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="2,000 assists instead of 20,000")
     p.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
@@ -693,7 +706,7 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=100, help="requests in flight (100)")
     p.add_argument("--max-seconds", type=float, default=0.0,
                    help="time cap of the burst (default 300 s quick, 1200 s full)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     data_dir = Path(tempfile.mkdtemp(prefix="cmb-", dir="/tmp"))
@@ -707,6 +720,7 @@ def main() -> int:
     try:
         log(f"data dir {data_dir}; load average {load}")
         perf, checks, notes = run(args, data_dir, procs, state)
+        LAST.update(rows=perf + checks, notes=notes)
         ok = True
     except KeyboardInterrupt:
         log("interrupted; stopping everything")

@@ -292,7 +292,7 @@ def bench_callbacks(base: str, quick: bool, concurrency: int, web_pid: int,
     from mediabao.fans.models import Fan
     from mediabao.wechat.models import Event
 
-    n = 3_000 if quick else 20_000
+    n = QUICK["events"] if quick else 20_000
     max_s = 120.0 if quick else 300.0
     rng = random.Random(20261122)  # noqa: S311 - a benchmark's shuffle
     team = Team.objects.create(name="gateway bench")
@@ -468,7 +468,7 @@ def bench_sync(sim: SubprocessSim, env: dict, procs: Procs, data_dir: Path, quic
     from mediabao.fans.models import Fan, FanSync
     from mediabao.fans.tasks import sync_fans
 
-    followers = 100_000 if quick else 1_000_000
+    followers = QUICK["followers"] if quick else 1_000_000
     max_s = 300.0 if quick else 900.0
     c = sim.client
     sim_acct = c.create_account(type="service", verified=True, pushes_enabled=False)
@@ -617,7 +617,20 @@ def _raise_interrupt(signum, frame):  # noqa: ARG001
     raise KeyboardInterrupt
 
 
-def main() -> int:
+#: Sizes of ``--quick``; ``mediabao bench --quick`` makes them smaller (see bench/run_all.py).
+QUICK = {"events": 3_000, "followers": 100_000}
+#: The rows of the last run of :func:`main` in this process (for :func:`results`).
+LAST: dict = {}
+
+
+def results(quick: bool = False, write: bool = False, **sizes: int) -> dict:
+    """Run the benchmark; its rows for ``mediabao bench`` (``sizes`` override :data:`QUICK`)."""
+    QUICK.update(sizes)
+    code = main((["--quick"] if quick else []) + ([] if write else ["--no-write"]))
+    return {"rows": LAST.get("rows", []), "notes": LAST.get("notes", []), "exit": code}
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true",
                    help="smaller counts (3,000 events, 100,000 followers)")
@@ -630,7 +643,7 @@ def main() -> int:
     p.add_argument("--only", choices=["callbacks", "sync"], help="run one benchmark")
     p.add_argument("--profile", action="store_true",
                    help="py-spy the web workers (callback run) and the sync worker; keeps the dir")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     data_dir = Path(tempfile.mkdtemp(prefix="gwb-", dir="/tmp"))
@@ -678,6 +691,7 @@ def main() -> int:
         if args.only != "callbacks":
             sync_rows, sync_notes = bench_sync(sim, env, procs, data_dir, args.quick, spy)
             print("\n" + table(sync_rows) + "\n", flush=True)
+        LAST.update(rows=cb_rows + sync_rows, notes=cb_notes + sync_notes)
         ok = True
     except KeyboardInterrupt:
         log("interrupted; stopping everything")

@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from mediabao.accounts import api as accounts_api
 from mediabao.campaigns import api as campaigns_api
+from mediabao.campaigns import api_codes as campaigns_codes_api
 from mediabao.channels import api as channels_api
 from mediabao.fans import api as fans_api
 from mediabao.keywords import api as keywords_api
@@ -26,6 +27,7 @@ router.register("channels", channels_api.ChannelViewSet, basename="channel")
 router.register("activities", campaigns_api.ActivityViewSet, basename="activity")
 router.register("participants", campaigns_api.ParticipantViewSet, basename="participant")
 router.register("reward-claims", campaigns_api.RewardClaimViewSet, basename="reward-claim")
+router.register("reward-codes", campaigns_codes_api.RewardCodePoolViewSet, basename="reward-code")
 router.register("stats", stats_api.StatsViewSet, basename="stats")
 messaging_api.register(router)
 

@@ -72,6 +72,10 @@ WORKER_HEARTBEAT_SECONDS = env_int("MEDIABAO_WORKER_HEARTBEAT_SECONDS", 10)
 CELERY_BEAT_SCHEDULE = {
     "wechat-prune-events": {"task": "mediabao.wechat.prune_events",
                             "schedule": crontab(hour=3, minute=30)},
+    # Statistics roll-ups: recent days every minute, the last two months every night.
+    "stats-rollup-recent": {"task": "mediabao.stats.rollup_recent", "schedule": 60.0},
+    "stats-rollup-settle": {"task": "mediabao.stats.rollup_settle",
+                            "schedule": crontab(hour=3, minute=50)},
 }
 
 # --- Apps --------------------------------------------------------------------------

@@ -61,6 +61,11 @@ class Sim:
         """Hook: a fan received an image (maybe a poster); the crowd reacts to it."""
         self.crowd.on_image(acct, fan)
 
+    def on_link_delivered(self, acct: Any, fan: int, url: str) -> None:
+        """Hook: a fan received a news card (maybe the poster link); the crowd may open it."""
+        if url:
+            self.crowd.on_link(acct, fan, url)
+
     async def start(self) -> None:
         await self.pusher.start()
         from .api.component import ticket_loop

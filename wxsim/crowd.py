@@ -5,7 +5,9 @@ Seed fans scan the entry QR code. Whenever a fan of the run receives an image
 driver treats the account's most recent QR code as the poster's code (the
 platform creates the code right before drawing the poster) and lets ``friends``
 new people scan it, each with probability ``p_scan``; some joiners unfollow
-later. Every run is bounded in fans, rate and wall time.
+later. With ``open_links``, a fan of the run who receives a news card opens its
+link in the simulated browser (OAuth pages answered as that fan), as a fan taps
+"点击链接生成我的专属海报". Every run is bounded in fans, rate and wall time.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class CrowdConfig:
     idle_seconds: float = 5.0
     concurrency: int = 20
     poster_qr_max_age: float = 120.0
+    open_links: bool = False
     seed: int | None = None
 
     def validate(self) -> None:
@@ -66,6 +69,7 @@ class CrowdStats:
     posters: int = 0
     shares: int = 0
     unfollows: int = 0
+    links_opened: int = 0
     errors: int = 0
     by_depth: dict[int, int] = field(default_factory=dict)
     last_error: str = ""
@@ -113,6 +117,13 @@ class CrowdRun:
         for _ in range(self.cfg.friends):
             if self.rng.random() < self.cfg.p_scan:
                 self._schedule(self.rng.uniform(0.05, 0.5), "join", ticket, depth + 1)
+
+    def on_link(self, fan: int, url: str) -> None:
+        if not self.cfg.open_links or fan not in self.depth or self.state != "running":
+            return
+        if not url.startswith(("http://", "https://")):
+            return
+        self._schedule(self.rng.uniform(0.05, 0.3), "open", fan, url)
 
     async def _run(self) -> None:
         cfg = self.cfg
@@ -167,6 +178,15 @@ class CrowdRun:
                     await actions.send_text(self.sim, self.acct, fan, self.cfg.keyword)
                 if self.rng.random() < self.cfg.p_unfollow:
                     self._schedule(self.cfg.unfollow_after, "unfollow", fan)
+            elif kind == "open":
+                from .control import browser_of  # control imports this module
+
+                fan, url = args
+                page = await browser_of(self.sim).open(url, self.acct, fan)
+                self.stats.links_opened += 1
+                if not page.get("ok"):
+                    raise RuntimeError(f"opening {url[:80]}: status {page.get('status')} "
+                                       f"{page.get('error', '')}".strip())
             elif kind == "unfollow":
                 (fan,) = args
                 if self.acct.fans.subscribed[fan]:
@@ -204,6 +224,11 @@ class CrowdManager:
         for run in self.runs.values():
             if run.acct is acct and run.state == "running":
                 run.on_image(fan)
+
+    def on_link(self, acct: Account, fan: int, url: str) -> None:
+        for run in self.runs.values():
+            if run.acct is acct and run.state == "running":
+                run.on_link(fan, url)
 
     async def stop(self, run_id: int) -> dict:
         run = self.runs[run_id]

@@ -147,6 +147,8 @@ class Pusher:
                 acct.fans.deliver(fan, entry)
                 if entry.get("msgtype") == "image":
                     self.sim.on_image_delivered(acct, fan)
+                elif entry.get("msgtype") == "news":
+                    self.sim.on_link_delivered(acct, fan, str(entry["articles"][0].get("url") or ""))
             elif result["status"] == "failed":
                 acct.fans.deliver(fan, {"seq": self.sim.state.next_seq(), "time": now,
                                         "channel": "system", "msgtype": "text",

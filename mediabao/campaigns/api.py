@@ -156,12 +156,21 @@ class RewardClaimSerializer(serializers.ModelSerializer):
     level = serializers.IntegerField(source="tier.level", read_only=True)
     prize = serializers.CharField(source="tier.prize", read_only=True)
     openid = serializers.CharField(source="participant.openid", read_only=True)
+    code = serializers.SerializerMethodField(help_text="Empty while the tier's code pool has no code for it")
 
     class Meta:
         model = RewardClaim
         fields = ["id", "activity", "level", "prize", "participant", "openid", "code", "name", "phone",
                   "address", "shipped", "shipped_at", "created_at"]
         read_only_fields = [f for f in fields if f != "shipped"]
+
+    def get_code(self, obj: RewardClaim) -> str:
+        from mediabao.campaigns import codes
+
+        cache = self.context.setdefault("pool_tiers", {})
+        if obj.tier_id not in cache:
+            cache[obj.tier_id] = obj.tier_id in codes.pool_tier_ids([obj.tier_id])
+        return codes.shown(obj, {obj.tier_id} if cache[obj.tier_id] else set())
 
 
 class RewardClaimViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,

@@ -333,3 +333,59 @@ def participant_rows(queryset):
 
 
 __all__ = ["ActivityForm", "ActivityFilterForm", "ParticipantFilterForm", "Participant"]
+
+
+class CodeImportForm(BootstrapMixin, forms.Form):
+    """Redemption codes for one tier: pasted, or a text/CSV file (first column)."""
+
+    tier = forms.TypedChoiceField(label=_("Tier"), coerce=int)
+    text = forms.CharField(label=_("Codes"), required=False, widget=forms.Textarea(attrs={"rows": 4}),
+                           help_text=_("One code per line; for a CSV file, the first column."))
+    file = forms.FileField(label=_("Or a file"), required=False,
+                           help_text=_("Text or CSV, UTF-8 or GB18030, at most 2 MB."))
+
+    def __init__(self, *args, activity: Activity, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.activity = activity
+        tiers = activity.tiers.order_by("level")
+        self.fields["tier"].choices = [(t.pk, f"{t.level} · {t.prize}") for t in tiers]
+        self.fields["text"].widget.attrs["placeholder"] = "ABCD-1234\nEFGH-5678"
+
+    def clean(self):
+        from mediabao.campaigns import codes
+
+        data = super().clean()
+        upload: UploadedFile | None = data.get("file")
+        if upload is not None:
+            if upload.size > codes.MAX_IMPORT_BYTES:
+                raise ValidationError(_("The file is larger than %(mb)d MB.")
+                                      % {"mb": codes.MAX_IMPORT_BYTES // 2**20})
+            try:
+                data["content"] = codes.decode(upload.read())
+            except codes.ImportRefused as exc:
+                raise ValidationError(str(exc)) from exc
+        else:
+            data["content"] = data.get("text") or ""
+        if not data["content"].strip():
+            raise ValidationError(_("Paste some codes or choose a file."))
+        return data
+
+    def tier_obj(self) -> AwardTier:
+        return self.activity.tiers.get(pk=self.cleaned_data["tier"])
+
+
+class RehearsalForm(BootstrapMixin, forms.Form):
+    """A simulated crowd against the activity (wxsim's crowd driver, sandbox only)."""
+
+    account = forms.TypedChoiceField(label=_("Official account"), coerce=int)
+    seeds = forms.IntegerField(label=_("Seed fans"), min_value=1, max_value=200, initial=5)
+    share_rate = forms.IntegerField(label=_("Share rate (%)"), min_value=0, max_value=100, initial=60,
+                                    help_text=_("Chance that a friend who sees a poster scans it."))
+    branching = forms.IntegerField(label=_("Friends per poster"), min_value=0, max_value=20, initial=3)
+    unfollow_rate = forms.IntegerField(label=_("Unfollow rate (%)"), min_value=0, max_value=100, initial=10)
+    max_fans = forms.IntegerField(label=_("Max fans"), min_value=1, max_value=5000, initial=200)
+    duration = forms.IntegerField(label=_("Duration (seconds)"), min_value=10, max_value=1800, initial=120)
+
+    def __init__(self, *args, activity: Activity, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["account"].choices = [(a.pk, a.name) for a in activity.accounts.order_by("name")]

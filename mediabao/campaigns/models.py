@@ -166,6 +166,8 @@ class Participant(TeamOwned):
         indexes = [
             models.Index(fields=["activity", "-invites", "id"], name="participant_rank"),
             models.Index(fields=["team", "-created_at"], name="participant_team_recent"),
+            models.Index(fields=["team", "joined_at"], name="participant_team_joined",
+                         condition=models.Q(joined=True)),
         ]
         verbose_name = _("participant")
         verbose_name_plural = _("participants")
@@ -192,13 +194,18 @@ class Assist(TeamOwned):
         constraints = [
             models.UniqueConstraint(fields=["activity", "fan_openid"], name="uniq_assist_fan"),
         ]
-        indexes = [models.Index(fields=["inviter", "created_at"], name="assist_inviter_time")]
+        indexes = [
+            models.Index(fields=["inviter", "created_at"], name="assist_inviter_time"),
+            models.Index(fields=["team", "created_at"], name="assist_team_time"),
+        ]
 
 
 class RewardClaim(TeamOwned):
     tier = models.ForeignKey(AwardTier, on_delete=models.CASCADE, related_name="claims")
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="claims")
     code = models.CharField(_("redemption code"), max_length=64, blank=True)
+    #: True once ``code`` was taken from the tier's imported pool (:class:`RewardCode`).
+    code_from_pool = models.BooleanField(default=False)
     name = models.CharField(_("recipient"), max_length=50, blank=True)
     phone = models.CharField(_("phone"), max_length=30, blank=True)
     address = models.CharField(_("address"), max_length=300, blank=True)
@@ -211,6 +218,40 @@ class RewardClaim(TeamOwned):
         constraints = [
             models.UniqueConstraint(fields=["tier", "participant"], name="uniq_claim"),
         ]
+
+
+class RewardCode(TeamOwned):
+    """An imported redemption code of a tier; handed to one claim, never twice."""
+
+    tier = models.ForeignKey(AwardTier, on_delete=models.CASCADE, related_name="codes")
+    code = models.CharField(_("redemption code"), max_length=64)
+    claim = models.OneToOneField(RewardClaim, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="pool_code")
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["tier", "code"], name="uniq_reward_code")]
+        indexes = [models.Index(fields=["tier", "id"], name="reward_code_free",
+                                condition=models.Q(claim__isnull=True))]
+
+
+class Rehearsal(TeamOwned):
+    """A run of wxsim's crowd driver against an activity (sandbox only)."""
+
+    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="rehearsals")
+    account = models.ForeignKey(OfficialAccount, on_delete=models.CASCADE, related_name="+")
+    run_id = models.PositiveIntegerField()
+    config = models.JSONField(default=dict)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                   blank=True, related_name="+")
+    started_at = models.DateTimeField(default=timezone.now)
+    #: The crowd's last known status (kept when the simulator forgets the run).
+    last_status = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
 
 
 class Notice(TeamOwned):

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from mediabao.campaigns import services, tasks
+from mediabao.campaigns import codes, services, tasks
 from mediabao.campaigns.forms import AddressForm
 from mediabao.campaigns.models import Activity
 from mediabao.wechat.errors import WeChatError
@@ -87,6 +87,8 @@ def h5_page(request: HttpRequest, token: str, forms_by_claim: dict | None = None
     claims = []
     owner = services.is_owner(request, participant)
     for claim in (participant.claims.select_related("tier").order_by("tier__level") if owner else []):
+        # A tier with an imported pool hands out its codes (taken now, once); none left: wait.
+        claim.shown_code, claim.waiting = codes.code_for(claim)
         form = forms_by_claim.get(claim.pk) or AddressForm(
             initial={"name": claim.name, "phone": claim.phone, "address": claim.address},
             prefix=f"c{claim.pk}")

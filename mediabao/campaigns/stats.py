@@ -1,42 +1,67 @@
-"""Per-day figures of an activity (SPEC §5.6), computed from the rows themselves.
+"""Per-day figures of an activity (SPEC §5.6) for its detail page.
 
-Counted with one GROUP BY per figure over indexed columns; fine for the detail page of
-one activity. (Incremental daily aggregates for millions of events are still to do.)
+Settled days come from the daily roll-ups (:mod:`mediabao.stats.rollup`, rows of
+this activity); yesterday, today and days not rolled up yet are counted live with
+one GROUP BY per figure. Both give the same numbers (``stats/tests/test_rollup.py``).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date
 
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
-from django.utils import timezone
 
 from mediabao.campaigns.models import Activity, Assist, Participant, RewardClaim
 
+_KEYS = ("assists", "unfollows", "joined", "claims")
 
-def _by_day(queryset, field: str) -> dict[date, int]:
-    tz = timezone.get_current_timezone()
-    rows = (queryset.annotate(day=TruncDate(field, tzinfo=tz)).values("day").annotate(n=Count("id"))
-            .values_list("day", "n"))
+
+def _by_day(queryset, field: str, since) -> dict[date, int]:
+    from mediabao.stats.selectors import TZ
+
+    if since is not None:
+        queryset = queryset.filter(**{f"{field}__gte": since})
+    rows = (queryset.annotate(day=TruncDate(field, tzinfo=TZ)).values("day").annotate(n=Count("id"))
+            .order_by().values_list("day", "n"))
     return dict(rows)
 
 
-def daily(activity: Activity) -> list[dict]:
+def daily(activity: Activity, live: bool = False) -> list[dict]:
     """Rows (newest first): assists, unfollows, new participants, tiers completed."""
-    assists = _by_day(Assist.objects.filter(activity=activity), "created_at")
-    gone = Assist.objects.filter(activity=activity, unfollowed_at__isnull=False)
-    unfollows = _by_day(gone, "unfollowed_at")
-    joined = _by_day(Participant.objects.filter(activity=activity, joined=True, joined_at__isnull=False),
-                     "joined_at")
-    claims = _by_day(RewardClaim.objects.filter(tier__activity=activity), "created_at")
-    days = sorted(set(assists) | set(unfollows) | set(joined) | set(claims), reverse=True)
-    return [{"day": d, "assists": assists.get(d, 0), "unfollows": unfollows.get(d, 0),
-             "net": assists.get(d, 0) - unfollows.get(d, 0), "joined": joined.get(d, 0),
-             "claims": claims.get(d, 0)} for d in days]
+    from mediabao.stats.models import DailyStat
+    from mediabao.stats.rollup import rolled_until
+    from mediabao.stats.selectors import bounds
+
+    figures: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_KEYS, 0))
+    split = date.min if live else rolled_until(activity.team_id)
+    since = None
+    if split > date.min:
+        since = bounds(split, split)[0]
+        rolled = (DailyStat.objects.filter(activity=activity, day__lt=split).values("day")
+                  .annotate(assists=Sum("assists"), unfollows=Sum("assist_unfollows"), joined=Sum("joined"),
+                            claims=Sum("tiers")).order_by())
+        for row in rolled:
+            for key in _KEYS:
+                figures[row["day"]][key] += row[key]
+    live_rows = {
+        "assists": _by_day(Assist.objects.filter(activity=activity), "created_at", since),
+        "unfollows": _by_day(Assist.objects.filter(activity=activity, unfollowed_at__isnull=False),
+                             "unfollowed_at", since),
+        "joined": _by_day(Participant.objects.filter(activity=activity, joined=True, joined_at__isnull=False),
+                          "joined_at", since),
+        "claims": _by_day(RewardClaim.objects.filter(tier__activity=activity), "created_at", since),
+    }
+    for key, rows in live_rows.items():
+        for day, n in rows.items():
+            figures[day][key] += n
+    return [{"day": d, **f, "net": f["assists"] - f["unfollows"]}
+            for d, f in sorted(figures.items(), reverse=True) if any(f.values())]
 
 
 def levels(activity: Activity) -> list[tuple[int, int]]:
-    """Fission-level distribution: (level, participants)."""
+    """Fission-level distribution: (level, participants); one GROUP BY over the
+    activity's rows (``participant_rank`` index on the activity)."""
     return list(Participant.objects.filter(activity=activity).values("level").annotate(n=Count("id"))
                 .order_by("level").values_list("level", "n"))

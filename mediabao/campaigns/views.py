@@ -96,7 +96,18 @@ def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "claims": RewardClaim.objects.filter(tier__activity=activity)
                   .select_related("tier", "participant").order_by("shipped", "-created_at")[:200],
         "daily": campaign_stats.daily(activity), "levels": campaign_stats.levels(activity),
+        **_tools_context(activity),
     })
+
+
+def _tools_context(activity: Activity) -> dict:
+    """Code pools (import form, waiting claims) and whether a rehearsal can run."""
+    from mediabao.campaigns import codes, rehearsal
+    from mediabao.campaigns.forms import CodeImportForm
+
+    pools = codes.pools(activity)
+    return {"pools": pools, "pool_tiers": {p.tier.pk for p in pools if p.total},
+            "code_form": CodeImportForm(activity=activity), "sandbox": rehearsal.available()}
 
 
 @login_required
@@ -137,9 +148,13 @@ def rewards_csv(request: HttpRequest, pk: int) -> HttpResponse:
     writer.writerow([_("Tier"), _("Prize"), "OpenID", _("Nickname"), _("Redemption code"), _("Recipient"),
                      _("Phone"), _("Address"), _("Shipped"), _("Created")])
     claims = RewardClaim.objects.filter(tier__activity=activity).select_related("tier", "participant")
+    from mediabao.campaigns import codes
+
+    pool_tiers = codes.pool_tier_ids(activity.tiers.values_list("pk", flat=True))
     for c in claims.order_by("tier__level", "created_at"):
         writer.writerow([c.tier.level, c.tier.prize, c.participant.openid, _safe_cell(c.participant.nickname),
-                         c.code, _safe_cell(c.name), _safe_cell(c.phone), _safe_cell(c.address),
+                         codes.shown(c, pool_tiers), _safe_cell(c.name), _safe_cell(c.phone),
+                         _safe_cell(c.address),
                          int(c.shipped), c.created_at.isoformat()])
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="rewards-{activity.pk}.csv"'

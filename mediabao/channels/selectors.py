@@ -95,21 +95,40 @@ class Stats:
     all_time: Counts = field(default_factory=Counts)
 
 
-def stats(channel: Channel, start: date, end: date) -> Stats:
-    """Exact per-day figures from the attribution rows (no aggregates to drift)."""
+def _split(team, start: date, end: date, live: bool) -> date:
+    """The first day counted live; the days before come from the daily roll-ups."""
+    from mediabao.stats.selectors import rolled_split
+
+    return rolled_split(team, start, end, live)
+
+
+def stats(channel: Channel, start: date, end: date, live: bool = False) -> Stats:
+    """Per-day figures: new fans, unfollows and scans from the daily roll-ups for settled
+    days and from the attribution rows for the rest; ``retained`` (still following now)
+    is always counted from the rows (``chfollow_day``: one channel's range)."""
     span = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     days = {day: DayRow(day) for day in span}
+    split = _split(channel.team, start, end, live)
+    if split > start:
+        from mediabao.stats.models import ChannelDaily
+
+        for row in ChannelDaily.objects.filter(channel=channel, day__gte=start, day__lt=split).values(
+                "day", "new", "unfollowed", "scans"):
+            day = days[row["day"]]
+            day.new, day.unfollowed, day.scans = row["new"], row["unfollowed"], row["scans"]
     follows = ChannelFollow.objects.filter(channel=channel)
     for row in (follows.filter(follow_day__range=(start, end)).values("follow_day")
                 .annotate(n=Count("id"), kept=Count("id", filter=Q(unfollowed_at__isnull=True)))):
-        days[row["follow_day"]].new = row["n"]
+        if row["follow_day"] >= split:
+            days[row["follow_day"]].new = row["n"]
         days[row["follow_day"]].retained = row["kept"]
-    gone = follows.filter(unfollow_day__range=(start, end)).values("unfollow_day")
-    for row in gone.annotate(n=Count("id")):
-        days[row["unfollow_day"]].unfollowed = row["n"]
-    scans = ChannelScan.objects.filter(channel=channel, scan_day__range=(start, end))
-    for row in scans.values("scan_day").annotate(n=Count("id")):
-        days[row["scan_day"]].scans = row["n"]
+    if split <= end:
+        gone = follows.filter(unfollow_day__range=(split, end)).values("unfollow_day")
+        for row in gone.annotate(n=Count("id")):
+            days[row["unfollow_day"]].unfollowed = row["n"]
+        scans = ChannelScan.objects.filter(channel=channel, scan_day__range=(split, end))
+        for row in scans.values("scan_day").annotate(n=Count("id")):
+            days[row["scan_day"]].scans = row["n"]
     ordered = list(days.values())
     totals = DayRow(end, new=sum(d.new for d in ordered), unfollowed=sum(d.unfollowed for d in ordered),
                     scans=sum(d.scans for d in ordered), retained=sum(d.retained for d in ordered))
@@ -117,15 +136,37 @@ def stats(channel: Channel, start: date, end: date) -> Stats:
                  all_time=counts_for([channel.pk])[channel.pk])
 
 
-def breakdown(team, start: date, end: date, account: int | None = None) -> list[dict]:
-    """New fans and unfollows per channel over a range (for the statistics app's breakdown)."""
-    qs = ChannelFollow.objects.for_team(team)
-    if account:
-        qs = qs.filter(account_id=account)
-    new = dict(qs.filter(follow_day__range=(start, end)).values_list("channel_id")
-               .annotate(n=Count("id")).values_list("channel_id", "n"))
-    gone = dict(qs.filter(unfollow_day__range=(start, end)).values_list("channel_id")
-                .annotate(n=Count("id")).values_list("channel_id", "n"))
+def breakdown(team, start: date, end: date, account: int | None = None, live: bool = False,
+              split: date | None = None) -> list[dict]:
+    """New fans and unfollows per channel over a range (for the statistics app's breakdown):
+    settled days (before ``split``, found when not given) from the daily roll-ups, the
+    rest from the attribution rows."""
+    from collections import Counter
+
+    from django.db.models import Sum
+
+    new: Counter = Counter()
+    gone: Counter = Counter()
+    split = split if split is not None else _split(team, start, end, live)
+    if split > start:
+        from mediabao.stats.models import ChannelDaily
+
+        rolled = ChannelDaily.objects.for_team(team).filter(day__gte=start, day__lt=split)
+        if account:
+            rolled = rolled.filter(account_id=account)
+        for pk, n, u in (rolled.values("channel_id").annotate(n=Sum("new"), u=Sum("unfollowed")).order_by()
+                         .values_list("channel_id", "n", "u")):
+            new[pk] += n
+            gone[pk] += u
+    if split <= end:
+        qs = ChannelFollow.objects.for_team(team)
+        if account:
+            qs = qs.filter(account_id=account)
+        new.update(dict(qs.filter(follow_day__range=(split, end)).values_list("channel_id")
+                        .annotate(n=Count("id")).values_list("channel_id", "n")))
+        gone.update(dict(qs.filter(unfollow_day__range=(split, end)).values_list("channel_id")
+                         .annotate(n=Count("id")).values_list("channel_id", "n")))
+    new, gone = +new, +gone  # drop zero counts (rolled rows of unfollows only)
     names = dict(Channel.objects.for_team(team).filter(pk__in=set(new) | set(gone))
                  .values_list("pk", "name"))
     return sorted(({"channel": pk, "name": names.get(pk, ""), "new": new.get(pk, 0),

@@ -1,7 +1,10 @@
 """Statistics (数据统计, SPEC §5.6): per-day figures of a team over a range of local days.
 
-Every figure is one aggregate query (``GROUP BY`` the day in Asia/Shanghai) over the
-rows the other apps already keep, so the numbers never drift from them:
+The per-day figures of settled days come from the daily roll-ups
+(:mod:`mediabao.stats.rollup`, one indexed range read); yesterday and today, and every
+day of a team not rolled up yet, are counted live with one aggregate query per figure
+(``GROUP BY`` the day in Asia/Shanghai) over the rows the other apps keep. The roll-ups
+are made with the same queries, so both give the same numbers:
 
 * new followers / unfollows: ``Fan.subscribe_time`` / ``Fan.unsubscribe_time``. A fan
   row keeps only its latest follow (a re-follow clears ``unsubscribe_time``), so a fan
@@ -10,9 +13,10 @@ rows the other apps already keep, so the numbers never drift from them:
 * participants joined: ``Participant.joined_at`` (the fan opened the poster link);
 * assists: ``Assist.created_at`` (every assist recorded, deducted ones included);
 * tiers completed: ``RewardClaim.created_at`` (one claim per tier reached with stock);
-* top inviters: assists in the range grouped by inviter;
-* fission levels: participants first seen in the range grouped by ``level``;
-* channels: :func:`mediabao.channels.selectors.breakdown`.
+* top inviters: assists in the range grouped by inviter (live, ``assist_team_time``);
+* fission levels: participants first seen in the range grouped by ``level`` (live,
+  ``participant_team_recent``);
+* channels: :func:`mediabao.channels.selectors.breakdown` (roll-ups, then live).
 
 With an activity, the fan figures are the fans whose source is that activity's poster
 (``Fan.source = campaign``, ``source_ref = activity id``).
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -129,13 +133,25 @@ def _scoped(model, team, account, activity, *, account_field="account", activity
     return qs
 
 
+def rolled_split(team, start: date, end: date, live: bool = False) -> date:
+    """The first day of ``start``..``end`` counted live (the days before come from the
+    roll-ups); ``live`` counts every day live."""
+    if live:
+        return start
+    from mediabao.stats.rollup import rolled_until
+
+    return max(start, min(rolled_until(team.pk), end + timedelta(days=1)))
+
+
 def report(team, start: date, end: date, *, account: OfficialAccount | None = None,
-           activity: Activity | None = None, top: int = TOP_INVITERS, daily_only: bool = False) -> Report:
+           activity: Activity | None = None, top: int = TOP_INVITERS, daily_only: bool = False,
+           live: bool = False) -> Report:
     """Everything the statistics page shows, in about ten queries whatever the range.
 
     ``account`` and ``activity`` must already be the team's (views resolve them with
     ``get_for_team_or_404``); every query is also scoped to ``team``. ``daily_only``
     skips the top inviters, levels and promo codes (for the CSV of the daily table).
+    ``live`` ignores the roll-ups (the tests compare both).
     """
     lo, hi = bounds(start, end)
     span = [start + timedelta(days=i) for i in range((end - start).days + 1)]
@@ -146,16 +162,31 @@ def report(team, start: date, end: date, *, account: OfficialAccount | None = No
             if day in days:  # always true; guards a database returning another zone's day
                 setattr(days[day], name, n)
 
-    fans = fans_queryset(team, account, activity)
-    fill(_per_day(fans, "subscribe_time", lo, hi), "new_fans")
-    fill(_per_day(fans.filter(subscribed=False), "unsubscribe_time", lo, hi), "unfollows")
+    split = rolled_split(team, start, end, live)
+    if split > start:
+        from mediabao.stats.models import DailyStat
+
+        rolled = DailyStat.objects.filter(team=team, day__gte=start, day__lt=split)
+        rolled = rolled.filter(activity=activity) if activity is not None else rolled.filter(
+            activity__isnull=True)
+        if account is not None:
+            rolled = rolled.filter(account=account)
+        names = ("new_fans", "unfollows", "joined", "assists", "tiers")
+        for row in rolled.values("day").annotate(**{n: Sum(n) for n in names}).order_by():
+            for name in names:
+                setattr(days[row["day"]], name, row[name])
     participants = _scoped(Participant, team, account, activity)
-    fill(_per_day(participants.filter(joined=True), "joined_at", lo, hi), "joined")
     assists = _scoped(Assist, team, account, activity)
-    fill(_per_day(assists, "created_at", lo, hi), "assists")
-    claims = _scoped(RewardClaim, team, account, activity, account_field="participant__account",
-                     activity_field="tier__activity")
-    fill(_per_day(claims, "created_at", lo, hi), "tiers")
+    if split <= end:
+        llo, lhi = bounds(split, end)
+        fans = fans_queryset(team, account, activity)
+        fill(_per_day(fans, "subscribe_time", llo, lhi), "new_fans")
+        fill(_per_day(fans.filter(subscribed=False), "unsubscribe_time", llo, lhi), "unfollows")
+        fill(_per_day(participants.filter(joined=True), "joined_at", llo, lhi), "joined")
+        fill(_per_day(assists, "created_at", llo, lhi), "assists")
+        claims = _scoped(RewardClaim, team, account, activity, account_field="participant__account",
+                         activity_field="tier__activity")
+        fill(_per_day(claims, "created_at", llo, lhi), "tiers")
 
     ordered = list(days.values())
     totals = Day(end, **{name: sum(getattr(d, name) for d in ordered)
@@ -164,7 +195,7 @@ def report(team, start: date, end: date, *, account: OfficialAccount | None = No
     if not daily_only:
         rep.top_inviters = top_inviters(assists, lo, hi, top)
         rep.levels = levels(participants, lo, hi)
-        rep.channels = channel_breakdown(team, start, end, account, activity)
+        rep.channels = channel_breakdown(team, start, end, account, activity, split=split)
     return rep
 
 
@@ -196,10 +227,10 @@ def levels(participants: QuerySet, lo: datetime, hi: datetime) -> list[tuple[int
 
 
 def channel_breakdown(team, start: date, end: date, account: OfficialAccount | None,
-                      activity: Activity | None) -> list[dict]:
+                      activity: Activity | None, split: date | None = None) -> list[dict]:
     """Per promo code: new fans and unfollows (promo codes are not part of an activity)."""
     if activity is not None:
         return []
     from mediabao.channels.selectors import breakdown
 
-    return breakdown(team, start, end, account.pk if account is not None else None)
+    return breakdown(team, start, end, account.pk if account is not None else None, split=split)

@@ -86,6 +86,8 @@ async def send(ctx: Ctx) -> dict:
         fans.deliver(i, entry)
     if msgtype == "image":
         ctx.sim.on_image_delivered(acct, i)
+    elif msgtype == "news":
+        ctx.sim.on_link_delivered(acct, i, str(payload["articles"][0].get("url") or ""))
     return {"errcode": 0, "errmsg": "ok"}
 
 

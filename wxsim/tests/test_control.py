@@ -120,6 +120,57 @@ def test_crowd_spreads_posters_bounded(wx, client, receiver):
         client.start_crowd(appid=appid, ticket=entry["ticket"], max_fans=10**9)
 
 
+def test_crowd_opens_news_links_as_the_fan(wx, client, receiver):
+    """open_links: every joiner taps the news card the platform sends; the OAuth page is
+    answered as that fan and the platform's page gets a code for them."""
+    acct = client.create_account(server_url=receiver.url, type="service", verified=True)
+    appid = acct["appid"]
+    api = Api(wx.base_url, acct)
+    entry = api.post("qrcode/create", {"action_name": "QR_LIMIT_STR_SCENE",
+                                       "action_info": {"scene": {"scene_str": "rehearsal"}}})
+    landing = receiver.url.rsplit("/", 1)[0] + "/landing"
+    link = (f"{wx.base_url}/connect/oauth2/authorize?appid={appid}&redirect_uri={landing}"
+            "&response_type=code&scope=snsapi_userinfo&state=x#wechat_redirect")
+    codes: list[str] = []
+
+    def platform(req):
+        if req["path"].endswith("/landing"):
+            codes.append(req["query"].get("code", ""))
+            return 200, "poster page", 0
+        if "<Content><![CDATA[海报]]></Content>" in req["body"]:
+            q = req["query"]
+            return 200, (f"<xml><ToUserName><![CDATA[{q['openid']}]]></ToUserName>"
+                         f"<FromUserName><![CDATA[{acct['original_id']}]]></FromUserName>"
+                         "<CreateTime>1</CreateTime><MsgType><![CDATA[news]]></MsgType>"
+                         "<ArticleCount>1</ArticleCount><Articles><item><Title><![CDATA[海报]]></Title>"
+                         f"<Url><![CDATA[{link}]]></Url></item></Articles></xml>"), 0
+        return 200, "success", 0
+
+    receiver.handler = platform
+    run = client.start_crowd(appid=appid, ticket=entry["ticket"], seeds=3, friends=0, keyword="海报",
+                             open_links=True, max_fans=3, rate=100, max_seconds=20, idle_seconds=0.5,
+                             seed=3)
+    deadline = time.monotonic() + 20
+    while run["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        run = client.crowd(run["id"])
+    assert run["state"] == "finished" and run["stats"]["errors"] == 0, run
+    assert run["stats"]["links_opened"] == 3 and len(set(codes)) == 3 and all(codes)
+    token = requests.get(f"{wx.base_url}/sns/oauth2/access_token", timeout=5, params={
+        "appid": appid, "secret": acct["secret"], "code": codes[0],
+        "grant_type": "authorization_code"}).json()
+    assert token.get("openid"), token
+    assert client.fan(appid, token["openid"])["following"]  # a fan the crowd made
+    # Without the knob nobody opens anything.
+    codes.clear()
+    run = client.start_crowd(appid=appid, ticket=entry["ticket"], seeds=2, friends=0, keyword="海报",
+                             max_fans=2, rate=100, max_seconds=20, idle_seconds=0.5)
+    while run["state"] == "running" and time.monotonic() < deadline + 20:
+        time.sleep(0.1)
+        run = client.crowd(run["id"])
+    assert run["stats"]["links_opened"] == 0 and codes == []
+
+
 def test_state_file_roundtrip(tmp_path):
     with run_wxsim(state_file=str(tmp_path / "s.json")) as sim:
         c = sim.client
