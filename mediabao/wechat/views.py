@@ -111,7 +111,7 @@ def event_log(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def callback(request: HttpRequest, appid: str) -> HttpResponse:
     """``/wechat/callback/<appid>/``: URL verification (GET) and pushes (POST)."""
-    account = OfficialAccount.objects.filter(appid=appid[:32]).first()
+    account = selectors.account_for_callback(appid[:32])
     if account is None:
         return HttpResponse("unknown account", status=404, content_type="text/plain")
     try:
