@@ -16,7 +16,8 @@ PASSWORD = "Corr3ct-Horse-Battery"
 
 @pytest.fixture(autouse=True)
 def _clean_cache(request):
-    """Each test starts with empty Redis keys of the test prefix (throttles, tokens, dedup)."""
+    """Each test starts with empty Redis keys of the test prefix (throttles, tokens, dedup)
+    and no account kept by the callback view."""
     if "django_db_setup" not in request.fixturenames and not request.node.get_closest_marker(
         "django_db"
     ):
@@ -35,6 +36,9 @@ def _clean_cache(request):
             client.delete(*keys[start:start + 5000])
     finally:
         client.close()
+    from mediabao.wechat.selectors import forget_callback_account
+
+    forget_callback_account()  # accounts kept by an earlier test's callbacks (ids get reused)
     yield
 
 

@@ -2,8 +2,9 @@
 
 A first-time subscribe is the most common event of a campaign day. It must stay at:
 BEGIN, the event INSERT, one savepoint around the fans handler's single upsert, COMMIT
-(the account itself is kept in the process for a moment). Handlers that do not care about an event (channels for a plain first
-follow, campaigns without a poster scene) skip it without a savepoint.
+(the account itself is kept in the process for a moment). Handlers that do not care
+about an event (channels for a plain first follow, campaigns without a poster scene)
+skip it without a savepoint.
 """
 
 from __future__ import annotations
