@@ -4,7 +4,7 @@
 
 Everything runs on loopback in a private data dir (/tmp/cmb-*): the embedded PostgreSQL
 and Redis (``mediabao.embedded.start_servers``), ``mediabao migrate``, gunicorn web workers
-as ``mediabao up`` runs them (gthread, 2 workers x 4 threads), a real Celery worker as
+as ``mediabao up`` runs them (gthread, 2 workers x 8 threads), a real Celery worker as
 ``up`` runs it (``-c 2``, its own queue) that sends the inviter's notices, and wxsim as a
 subprocess (the WeChat the notices go to, and the ground truth of the fans).
 
@@ -488,7 +488,7 @@ def write_doc(cmd: str, perf: list[Row], checks: list[Row], notes: list[str], fa
         f"{SECTION}\n\n"
         f"Command: `{cmd}` ({facts}).\n\n"
         "Setup: embedded PostgreSQL 16 + Redis, gunicorn as `mediabao up` runs it (gthread, "
-        "2 workers x 4 threads), a Celery worker as `up` runs it (`-c 2`) sending the inviter's "
+        "2 workers x 8 threads), a Celery worker as `up` runs it (`-c 2`) sending the inviter's "
         "notices while the burst runs, wxsim as a subprocess. One verified service account in "
         "safe mode (the same token and EncodingAESKey in wxsim and on the platform), an "
         "activity with three tiers (stock 1, 1, 0; new-follower protection and unfollow "
@@ -570,7 +570,7 @@ def run(args, data_dir: Path, procs: Procs, state: dict) -> tuple[list[Row], lis
                                     "-c", "2", "-Q", queue, "-n", name],
                          env, data_dir / "log" / "worker.log")
     web = procs.start("web", [PY, "-m", "gunicorn", "mediabao.wsgi:application",
-                              "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+                              "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "8",
                               "--worker-class", "gthread", "--timeout", "30",
                               "--graceful-timeout", "10",
                               "--access-logfile", str(data_dir / "log" / "access.log")],

@@ -4,7 +4,7 @@
 
 Everything runs on loopback in a private data dir (/tmp/gwb-*): the embedded PostgreSQL
 and Redis (``mediabao.embedded.start_servers``), ``mediabao migrate``, gunicorn web
-workers as ``mediabao up`` runs them (gthread, 2 workers x 4 threads) but with
+workers as ``mediabao up`` runs them (gthread, 2 workers x 8 threads) but with
 ``DJANGO_SETTINGS_MODULE=bench.settings_bench`` (the platform's URLs plus a bare
 ``/bench/ceiling/`` view), wxsim as a subprocess, and a real Celery worker
 (``-c 1``, its own queue) for the sync. Every load loop is bounded in count and time,
@@ -576,7 +576,7 @@ def write_doc(cmd: str, cb_rows: list[Row], cb_notes: list[str], sync_rows: list
         f"{platform.python_version()}, {cpu}, load average {load} at the start; measured "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).\n\n"
         "Setup: embedded PostgreSQL 16 + Redis (default durability), gunicorn as `mediabao up` "
-        "runs it (gthread, 2 workers x 4 threads, access log to a file) with "
+        "runs it (gthread, 2 workers x 8 threads, access log to a file) with "
         "`DJANGO_SETTINGS_MODULE=bench.settings_bench` (the platform's URLs plus a bare "
         "`/bench/ceiling/` view answering `success`), wxsim and a Celery worker (`-c 1`, its "
         "own queue) as subprocesses. The loader, the servers and the worker share the 2 cores.\n\n"
@@ -638,8 +638,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the data dir (logs) afterwards")
     p.add_argument("--concurrency", type=int, default=150, help="requests in flight (150)")
     p.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (2, as up)")
-    p.add_argument("--web-threads", type=int, default=4,
-                   help="gunicorn threads per worker (4, as up)")
+    p.add_argument("--web-threads", type=int, default=8,
+                   help="gunicorn threads per worker (8, as up)")
     p.add_argument("--only", choices=["callbacks", "sync"], help="run one benchmark")
     p.add_argument("--profile", action="store_true",
                    help="py-spy the web workers (callback run) and the sync worker; keeps the dir")
@@ -714,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
         print(table(cb_rows))
     if sync_rows:
         print(table(sync_rows))
-    default_web = args.web_workers == 2 and args.web_threads == 4
+    default_web = args.web_workers == 2 and args.web_threads == 8
     if not args.no_write and not args.only and default_web:
         cmd = ".venv/bin/python -m bench.bench_gateway" + (" --quick" if args.quick else "")
         write_doc(cmd, cb_rows, cb_notes, sync_rows, sync_notes, load)

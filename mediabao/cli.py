@@ -39,6 +39,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--host", default=os.environ.get("MEDIABAO_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=env_int("MEDIABAO_PORT", 8000))
     parser.add_argument("--web-workers", type=int, default=env_int("MEDIABAO_WEB_WORKERS", 2))
+    # Requests mostly wait on PostgreSQL (a callback's commit is an fsync): more threads
+    # than cores keep the CPUs busy. One database connection per thread.
+    parser.add_argument("--web-threads", type=int, default=env_int("MEDIABAO_WEB_THREADS", 8))
     parser.add_argument("--worker-concurrency", type=int,
                         default=env_int("MEDIABAO_WORKER_CONCURRENCY", 2))
     parser.add_argument("--no-wxsim", action="store_true", help="do not run the simulator")
@@ -128,7 +131,7 @@ def up(argv: list[str]) -> int:
                                       "--pidfile", ""], env, logs / "beat.log"))
         supervisor.add(Child("web", [py, "-m", "gunicorn", "mediabao.wsgi:application",
                                      "--bind", f"{args.host}:{args.port}",
-                                     "--workers", str(args.web_workers), "--threads", "4",
+                                     "--workers", str(args.web_workers), "--threads", str(args.web_threads),
                                      "--worker-class", "gthread", "--timeout", "30",
                                      "--graceful-timeout", "10", "--access-logfile", "-"],
                              env, logs / "web.log"))
