@@ -12,7 +12,7 @@ import pytest
 from django.db import connections
 
 from mediabao.fans.models import Fan
-from mediabao.testing.fixtures import PASSWORD
+from mediabao.testing.browser import launch, log_in
 from mediabao.wechat.models import Event, OfficialAccount
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -41,16 +41,10 @@ def test_authorize_in_chromium_then_events_and_fans_arrive(component_platform, s
     mp = sim.create_account(name="浏览器授权号", verified=True, encrypt_mode="safe")
     url = component_platform.url
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = launch(pw)
         try:
             page = browser.new_page(locale="zh-CN")
-            page.goto(f"{url}/accounts/login/")
-            page.fill("input[name=username]", owner.username)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("#login-submit")
-            page.wait_for_url(f"{url}/console/")
+            log_in(page, url, owner.username)
             page.goto(f"{url}/console/mp/")
             page.click("#authorize-account")
             page.wait_for_selector(f"a.account[data-appid='{mp['appid']}']")

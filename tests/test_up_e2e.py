@@ -22,10 +22,10 @@ import psutil
 import pytest
 
 from mediabao.embedded import free_port
+from mediabao.testing.browser import launch
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
 
 
 class Up:
@@ -120,9 +120,7 @@ def test_demo_login_works_in_chromium(platform):
     shots = ROOT / "var" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = launch(pw)
         try:
             page = browser.new_page(locale="zh-CN")
             page.goto(f"{platform.url}/console/")

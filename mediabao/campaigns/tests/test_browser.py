@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from mediabao.campaigns.models import Activity, Notice, Participant
-from mediabao.testing.fixtures import PASSWORD
+from mediabao.testing.browser import launch, log_in
 
 from .conftest import png_bytes
 from .test_live import news_url
@@ -31,9 +31,7 @@ def test_create_in_chromium_then_fans_spread_it(live_account, live_server, sim, 
     now = timezone.localtime()
     csp_errors: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = launch(pw)
         try:
             page = browser.new_page(locale="zh-CN")
             logs: list[str] = []
@@ -41,11 +39,7 @@ def test_create_in_chromium_then_fans_spread_it(live_account, live_server, sim, 
             page.on("pageerror", lambda e: logs.append(str(e)))
             page.on("console", lambda m: csp_errors.append(m.text)
                     if "Content Security Policy" in m.text else None)
-            page.goto(f"{url}/accounts/login/")
-            page.fill("input[name=username]", owner.username)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("#login-submit")
-            page.wait_for_url(f"{url}/console/")
+            log_in(page, url, owner.username)
             page.goto(f"{url}/console/campaigns/new/")
             page.fill("#id_name", "浏览器裂变")
             page.fill("#id_start_time", (now - timedelta(minutes=5)).strftime(FMT))

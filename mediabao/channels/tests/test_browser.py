@@ -11,7 +11,7 @@ from django.db import connections
 from PIL import Image
 
 from mediabao.channels.models import Channel
-from mediabao.testing.fixtures import PASSWORD
+from mediabao.testing.browser import console_page
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -26,63 +26,42 @@ def live(live_server, sim, account):
 
 
 def test_create_view_and_download_in_chromium(live, sim, account, owner):
-    from playwright.sync_api import sync_playwright
-
     url = live.url
     shots = os.environ.get("CHANNELS_SCREENSHOTS")  # a folder, to look at the pages
     problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 1000},
-                                    accept_downloads=True)
-            # Report each CSP violation with its source; htmx's own indicator <style> is the
-            # layout's business (see WIRING.md), not this app's.
-            page.add_init_script("""document.addEventListener('securitypolicyviolation', (e) =>
-                console.error('CSP ' + e.violatedDirective + ' ' + (e.sourceFile || e.blockedURI)));""")
-            page.on("console", lambda m: problems.append(f"{page.url}: {m.text}")
-                    if m.text.startswith("CSP ") and "htmx" not in m.text else None)
-            page.on("pageerror", lambda e: problems.append(f"{page.url}: {e}"))
-            page.goto(f"{url}/accounts/login/")
-            page.fill("input[name=username]", owner.username)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("#login-submit")
-            page.wait_for_url(f"{url}/console/")
-            page.goto(f"{url}/console/channels/")
-            page.click("#new-channel")
-            page.click("button.btn-primary")  # empty form: errors, nothing created
-            assert page.locator(".invalid-feedback").count() >= 2
-            if shots:
-                page.screenshot(path=os.path.join(shots, "channel-form-errors.png"), full_page=True)
-            page.select_option("select[name=account]", str(account.pk))
-            page.fill("input[name=name]", "门店海报")
-            page.fill("textarea[name=note]", "静安店收银台")
-            page.click("button.btn-primary")
-            page.wait_for_url(f"{url}/console/channels/*/")
-            # (Playwright runs an event loop in this thread: the ORM goes to another one)
-            with ThreadPoolExecutor(1) as pool:
-                channel = pool.submit(lambda: Channel.objects.get()).result()
-            # a fan follows through the code while the operator looks at the page
-            fan = sim.create_fans(account.appid, 1, following=False)[0]
-            assert sim.fan_subscribe(account.appid, fan, ticket=channel.ticket)["status"] == "ok"
-            page.reload()
-            assert page.inner_text("#total-new") == "1"
-            assert page.evaluate("document.querySelector('#qr-preview').naturalWidth") > 0
-            assert page.locator("#stats-chart svg polyline").count() == 1
-            if shots:
-                page.screenshot(path=os.path.join(shots, "channel-detail.png"), full_page=True)
-            with page.expect_download() as info:
-                page.click("#download-png")
-            download = info.value
-            assert download.suggested_filename == "门店海报-430px.png"
-            with open(download.path(), "rb") as fh:
-                assert Image.open(io.BytesIO(fh.read())).size == (430, 430)
-            page.goto(f"{url}/console/channels/")
-            assert "门店海报" in page.inner_text("main")
-            if shots:
-                page.screenshot(path=os.path.join(shots, "channel-list.png"), full_page=True)
-        finally:
-            browser.close()
+    with console_page(url, owner.username, problems, viewport={"width": 1280, "height": 1000},
+                      accept_downloads=True) as page:
+        page.goto(f"{url}/console/channels/")
+        page.click("#new-channel")
+        page.click("button.btn-primary")  # empty form: errors, nothing created
+        assert page.locator(".invalid-feedback").count() >= 2
+        if shots:
+            page.screenshot(path=os.path.join(shots, "channel-form-errors.png"), full_page=True)
+        page.select_option("select[name=account]", str(account.pk))
+        page.fill("input[name=name]", "门店海报")
+        page.fill("textarea[name=note]", "静安店收银台")
+        page.click("button.btn-primary")
+        page.wait_for_url(f"{url}/console/channels/*/")
+        # (Playwright runs an event loop in this thread: the ORM goes to another one)
+        with ThreadPoolExecutor(1) as pool:
+            channel = pool.submit(lambda: Channel.objects.get()).result()
+        # a fan follows through the code while the operator looks at the page
+        fan = sim.create_fans(account.appid, 1, following=False)[0]
+        assert sim.fan_subscribe(account.appid, fan, ticket=channel.ticket)["status"] == "ok"
+        page.reload()
+        assert page.inner_text("#total-new") == "1"
+        assert page.evaluate("document.querySelector('#qr-preview').naturalWidth") > 0
+        assert page.locator("#stats-chart svg polyline").count() == 1
+        if shots:
+            page.screenshot(path=os.path.join(shots, "channel-detail.png"), full_page=True)
+        with page.expect_download() as info:
+            page.click("#download-png")
+        download = info.value
+        assert download.suggested_filename == "门店海报-430px.png"
+        with open(download.path(), "rb") as fh:
+            assert Image.open(io.BytesIO(fh.read())).size == (430, 430)
+        page.goto(f"{url}/console/channels/")
+        assert "门店海报" in page.inner_text("main")
+        if shots:
+            page.screenshot(path=os.path.join(shots, "channel-list.png"), full_page=True)
     assert not problems

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, connections
 
 from mediabao.messaging import engine, services
-from mediabao.testing.fixtures import PASSWORD
+from mediabao.testing.browser import console_page
 
 from .conftest import inbox_counts, make_fans
 
@@ -38,45 +38,28 @@ def live(live_server, monkeypatch):
 
 
 def test_compose_preview_send_and_progress(live, wxsim, account, templates, owner):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     openids = make_fans(wxsim, account, 40)
     url = live.url
     shots = os.environ.get("MESSAGING_SCREENSHOTS")
     problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 1100})
-            page.add_init_script("""document.addEventListener('securitypolicyviolation', (e) =>
-                console.error('CSP ' + e.violatedDirective + ' ' + (e.sourceFile || e.blockedURI)));""")
-            page.on("console", lambda m: problems.append(f"{page.url}: {m.text}")
-                    if m.text.startswith("CSP ") and "htmx" not in m.text else None)
-            page.on("pageerror", lambda e: problems.append(f"{page.url}: {e}"))
-            page.goto(f"{url}/accounts/login/")
-            page.fill("input[name=username]", owner.username)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("#login-submit")
-            page.wait_for_url(f"{url}/console/")
-            tpl = templates["legacy"]
-            page.goto(f"{url}/console/messages/new/?account={account.pk}&kind=template&template={tpl.pk}")
-            expect(page.locator("#audience-size")).to_contain_text("40")
-            page.fill("input[name=f_keyword1]", "这是一个超过二十个字的订单号用于测试截断效果真的很长")
-            page.fill("input[name=f_keyword2]", "已发货")
-            page.fill("input[name=f_remark]", "感谢")
-            expect(page.locator("#preview")).to_contain_text("…")
-            expect(page.locator(".preview-warnings")).to_contain_text("remark")
-            if shots:
-                page.screenshot(path=os.path.join(shots, "compose.png"), full_page=True)
-            page.click("#send-button")
-            page.wait_for_url(f"{url}/console/messages/jobs/*/")
-            expect(page.locator(".job-progress[data-state=done]")).to_be_visible(timeout=30_000)
-            expect(page.locator(".job-progress")).to_contain_text("40 / 40")
-            if shots:
-                page.screenshot(path=os.path.join(shots, "job.png"), full_page=True)
-        finally:
-            browser.close()
+    with console_page(url, owner.username, problems, viewport={"width": 1280, "height": 1100}) as page:
+        tpl = templates["legacy"]
+        page.goto(f"{url}/console/messages/new/?account={account.pk}&kind=template&template={tpl.pk}")
+        expect(page.locator("#audience-size")).to_contain_text("40")
+        page.fill("input[name=f_keyword1]", "这是一个超过二十个字的订单号用于测试截断效果真的很长")
+        page.fill("input[name=f_keyword2]", "已发货")
+        page.fill("input[name=f_remark]", "感谢")
+        expect(page.locator("#preview")).to_contain_text("…")
+        expect(page.locator(".preview-warnings")).to_contain_text("remark")
+        if shots:
+            page.screenshot(path=os.path.join(shots, "compose.png"), full_page=True)
+        page.click("#send-button")
+        page.wait_for_url(f"{url}/console/messages/jobs/*/")
+        expect(page.locator(".job-progress[data-state=done]")).to_be_visible(timeout=30_000)
+        expect(page.locator(".job-progress")).to_contain_text("40 / 40")
+        if shots:
+            page.screenshot(path=os.path.join(shots, "job.png"), full_page=True)
     assert not problems, problems
     assert inbox_counts(wxsim, account.appid) == dict.fromkeys(openids, 1)

@@ -14,6 +14,8 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import connection
 
+from mediabao.embedded import die_with_parent
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -45,7 +47,8 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "mediabao", "worker", "-Q", self.queue, "-c", "1",
              "--without-mingle", "--without-gossip", "-l", "INFO", "-n", f"w{uuid.uuid4().hex[:6]}@%h"],
-            cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent)  # a killed or timed-out test run leaves no worker behind
         return self
 
     def kill9(self) -> None:
