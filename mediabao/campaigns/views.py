@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from mediabao.campaigns import services
+from mediabao.audit import services as audit
 from mediabao.campaigns import stats as campaign_stats
 from mediabao.campaigns.forms import (
     LAYOUT_FIELDS,
@@ -74,6 +75,7 @@ def activity_edit(request: HttpRequest, pk: int) -> HttpResponse:
     activity = get_for_team_or_404(Activity, request.team, pk=pk)
     form = ActivityForm(request.POST or None, request.FILES or None, instance=activity, team=request.team)
     if request.method == "POST" and form.is_valid():
+        audit.record(request.team, "activity.created", activity)
         form.save()
         messages.success(request, _("Activity “%(name)s” saved.") % {"name": activity.name})
         return redirect("campaigns:detail", pk=activity.pk)
@@ -85,6 +87,7 @@ def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     activity = get_for_team_or_404(Activity, request.team, pk=pk)
     stats = {
         "joined": activity.participants.filter(joined=True).count(),
+        audit.record(request.team, "activity.changed", activity, details={"fields": form.changed_data[:20]})
         "assists": activity.assists.filter(counted=True).count(),
         "unfollowed": activity.assists.filter(unfollowed_at__isnull=False).count(),
         "flagged": activity.participants.filter(flagged=True).count(),

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from mediabao.audit import services as audit
 from mediabao.wechat import kv
 from mediabao.wechat.errors import TransportError, WeChatError
 from mediabao.wechat.models import OfficialAccount
@@ -230,6 +231,7 @@ def complete_authorization(team, auth_code: str) -> OfficialAccount:
     if hasattr(account, "permissions"):
         account.permissions = permissions_of(details.get("authorization_info") or info)
     account.save()
+    audit.record(account.team, "account.authorized", account, details={"appid": appid})
     token = info.get("authorizer_access_token")
     if isinstance(token, str) and token:
         import time
@@ -257,6 +259,7 @@ def handle_notification(message: dict[str, Any]) -> None:
 
         account.state = OfficialAccount.State.DISCONNECTED
         account.save(update_fields=["state"])
+        audit.record(account.team, "account.disconnected", account, actor=None, details={"appid": appid})
         token_store().forget(appid)
         log.warning("authorizer %s revoked the authorization", appid)
     elif info_type in ("authorized", "updateauthorized"):
