@@ -119,6 +119,8 @@ def test_api_conforms_to_its_schema(world, wsgi_app, monkeypatch, capsys):
         print(f"\nschemathesis: {len(operations)} operations, {total} requests, "
               f"{EXAMPLES} examples per operation and mode, {len(problems)} with problems "
               f"({len(no_negative)} without invalid input to generate)")
+        if no_negative:
+            print(f"  no invalid input to generate: {', '.join(no_negative)}")
         for label in sorted(calls):
             codes = " ".join(f"{code}×{n}" for code, n in sorted(calls[label].items()))
             print(f"  {'FAIL' if label in problems else 'ok  '} {label:<62} {codes}")
