@@ -26,8 +26,7 @@ from rest_framework.throttling import UserRateThrottle
 from mediabao.accounts import services as accounts
 from mediabao.accounts.models import Role
 from mediabao.messaging.models import Recipient, SendJob
-from tests.security.test_schemathesis import _basename
-from tests.security.world import World, png
+from tests.security.world import World, basename, png
 
 ROLES = [Role.OWNER, Role.ADMIN, Role.MEMBER]
 # Operations only owners and admins may call (everything else: any member of the team).
@@ -189,7 +188,7 @@ def test_api_permission_matrix(world, other_world, sim, make_user, member_of, mo
     rows, wrong = [], []
     for method, path, _op in operations:
         key = f"{method} {path}"
-        kind = _basename(path)
+        kind = basename(path)
         manager_only = _manager_only(method, path)
         has_id = "{id}" in path
         cells = []

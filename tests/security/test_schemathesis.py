@@ -14,7 +14,6 @@ Larger sweep on demand::
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter, defaultdict
 
 import pytest
@@ -38,27 +37,16 @@ from schemathesis.specs.openapi.checks import (
 
 from mediabao.accounts import services as accounts
 from mediabao.accounts.models import ApiToken
+from tests.security.world import basename
 
 EXAMPLES = int(os.environ.get("MEDIABAO_SCHEMATHESIS_EXAMPLES", "4"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
-_RESOURCE = re.compile(r"^/api/v1/([^/{]+)/")
 
 
 def _text(failure: Failure) -> str:
     detail = " | ".join(line.strip() for line in (failure.message or "").splitlines() if line.strip())
     return f"{failure.title}: {detail}"[:300]
-
-
-def _basename(path: str) -> str:
-    match = _RESOURCE.match(path)
-    name = match.group(1) if match else ""
-    return {"fans": "fan", "fan-syncs": "fan-sync", "keyword-rules": "keyword-rule", "channels": "channel",
-            "activities": "activity", "participants": "participant", "reward-claims": "reward-claim",
-            "message-templates": "message-template", "message-uploads": "message-upload",
-            "message-jobs": "message-job", "message-schedules": "message-schedule",
-            "invitations": "invitation", "tokens": "token", "audit-entries": "audit-entry",
-            "members": "member", "teams": "team", "accounts": "account"}.get(name, name)
 
 
 @pytest.fixture
@@ -87,7 +75,7 @@ def test_api_conforms_to_its_schema(world, wsgi_app, monkeypatch, capsys):
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 40
     for operation in operations:
-        real_id = world.ids.get(_basename(operation.path))
+        real_id = world.ids.get(basename(operation.path))
 
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,

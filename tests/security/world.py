@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ from mediabao.messaging import services as messaging
 from mediabao.messaging.models import Schedule, SendJob, Template
 from mediabao.wechat.models import Event, OfficialAccount
 
+_RESOURCE = re.compile(r"^/api/v1/([^/{]+)/")
 LEGACY = "{{first.DATA}}\n订单号：{{keyword1.DATA}}\n{{remark.DATA}}"
 
 
@@ -89,3 +91,12 @@ def build(team: Team, owner: User, sim, tag: str) -> World:
            "invitation": invitation.pk, "token": token.pk, "audit-entry": entry.pk,
            "member": membership.pk, "tier": activity.tiers.get().pk}
     return World(team=team, owner=owner, account=account, ids=ids)
+
+
+def basename(path: str) -> str:
+    """The router basename of an API path (``/api/v1/fan-syncs/{id}/`` -> ``fan-sync``)."""
+    from mediabao.api_urls import router
+
+    match = _RESOURCE.match(path)
+    prefixes = {prefix: name for prefix, _viewset, name in router.registry}
+    return prefixes.get(match.group(1), "") if match else ""
