@@ -408,7 +408,8 @@ def write_doc(cmd: str, res: dict, load: str) -> None:
         f"One team with {res['fans']:,} fans, {res['participants']:,} campaign participants "
         f"(with their assists), {res['events']:,} events, 50 promo codes and their follows, 60 send "
         f"jobs (one with {res['recipients']:,} recipients), loaded with `INSERT … SELECT … FROM "
-        f"generate_series` into the embedded PostgreSQL in {res['load_seconds']:.0f} s"
+        f"generate_series` into the embedded PostgreSQL "
+        + (f"in {res['load_seconds']:.0f} s" if res["load_seconds"] else "(an earlier run's, `--data-dir`)")
         + (f", then the daily statistics roll-ups built (`stats_rollup --all`, {res['rollup_seconds']:.0f} s)"
            if res.get("rollup_seconds") is not None else "") + ". Each page "
         f"is requested through Django's test client in the benchmark process (the whole request: "
