@@ -211,14 +211,28 @@ def _raise_interrupt(signum, frame):  # noqa: ARG001
     raise KeyboardInterrupt
 
 
-def main() -> int:  # noqa: PLR0915 - one linear script
+#: Sizes of ``--quick``; ``mediabao bench --quick`` makes them smaller (see bench/run_all.py).
+QUICK = {"recipients": 20_000, "sequential": 500}
+#: The rows of the last run of :func:`main` in this process (for :func:`results`).
+LAST: dict = {}
+
+
+def results(quick: bool = False, write: bool = False, **sizes: int) -> dict:
+    """Run the benchmark; its rows for ``mediabao bench`` (``sizes`` override :data:`QUICK`)."""
+    QUICK.update(sizes)
+    code = main((["--quick"] if quick else []) + ([] if write else ["--no-write"]))
+    return {"rows": LAST.get("rows", []), "notes": LAST.get("notes", []), "exit": code}
+
+
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear script
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="20,000 recipients instead of 100,000")
     p.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     p.add_argument("--keep", action="store_true", help="keep the data dir (logs) afterwards")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    n = 20_000 if args.quick else 100_000
+    n = QUICK["recipients"] if args.quick else 100_000
+    n_seq = min(n, QUICK["sequential"])
     max_s = 600.0
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     data_dir = Path(tempfile.mkdtemp(prefix="msgb-", dir="/tmp"))
@@ -288,7 +302,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         ceiling = ceil_ok / ceil_s
         log(f"ceiling {ceiling:,.0f} msg/s")
         c.set_quota(appid, **quota)
-        seq_s, seq_ok = sequential(sim.base_url, token, template.template_id, openids[:500])
+        seq_s, seq_ok = sequential(sim.base_url, token, template.template_id, openids[:n_seq])
         seq_rate = max(seq_ok, 1) / seq_s
         log(f"sequential {seq_rate:,.1f} msg/s")
 
@@ -314,7 +328,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         rows = [
             ("ceiling: bare aiohttp loop", "—", f"{ceiling:,.0f} msg/s ({ceil_ok:,} ok in "
              f"{ceil_s:.1f} s)", "1.00x", "—"),
-            ("sequential (seeds' way), 500 recipients", "—", f"{seq_rate:,.1f} msg/s "
+            (f"sequential (seeds' way), {n_seq:,} recipients", "—", f"{seq_rate:,.1f} msg/s "
              f"(≈ {n / seq_rate / 60:,.0f} min for {n:,})", f"{seq_rate / ceiling:.3f}x", "—"),
             (f"engine, 1 worker, {n:,} recipients end to end", ">= 70% of the ceiling",
              f"{one['rate']:,.0f} msg/s ({one['elapsed']:.1f} s; materialization "
@@ -342,6 +356,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
             "limit was set high (100,000/s) so that it does not cap the measurement.",
         ]
         print("\n" + table(rows) + "\n", flush=True)
+        LAST.update(rows=rows, notes=notes)
         ok = True
     except KeyboardInterrupt:
         log("interrupted; stopping everything")

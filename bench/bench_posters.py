@@ -207,6 +207,30 @@ def write_doc(cmd: str, rows: list[Row], rate: float, processes: int, load: floa
     DOC.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
+def results(quick: bool = False, write: bool = False, count: int | None = None,
+            max_seconds: float | None = None) -> dict:
+    """The summary rows of one run, for ``mediabao bench`` (``--quick``: 50 posters each)."""
+    load = os.getloadavg()[0]
+    count = count or (50 if quick else 200)
+    max_seconds = max_seconds or (30.0 if quick else 120.0)
+    background, avatar = make_background(), make_avatar()
+    rows = rows_from(side_by_side(count, max_seconds, background, avatar))
+    processes = min(2, os.cpu_count() or 1)
+    rate = parallel_rate(processes, count, max_seconds / 4, background, avatar)
+    jpeg, png = rows[0], rows[3]
+    if write:
+        write_doc(".venv/bin/python -m bench.bench_posters" + (f" --count {count}" if count != 200 else ""),
+                  rows, rate, processes, load)
+    return {"rows": [
+        ("poster p50, JPEG q85 progressive (750x1334, avatar, nickname, QR)", f"<= {TARGET_P50_MS:.0f} ms",
+         f"{jpeg[2]:.1f} ms (p95 {jpeg[3]:.1f}, CPU {jpeg[9]:.1f} ms; {jpeg[1]} posters)",
+         f"{TARGET_P50_MS / jpeg[2]:.2f}x", "PASS" if jpeg[2] <= TARGET_P50_MS else "FAIL"),
+        (f"posters/s with {processes} processes (JPEG)", "-", f"{rate:.0f} posters/s", "-", "-"),
+        ("PNG instead of JPEG (same poster)", "-", f"{png[2]:.1f} ms, {png[6]:.0f} KiB",
+         f"{png[7]} time, {png[8]} size", "-"),
+    ]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200, help="posters per output format")

@@ -88,10 +88,23 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
+#: Sizes of ``--quick``; ``mediabao bench --quick`` makes them smaller (see bench/run_all.py).
+QUICK = {"sends": 5_000, "fans": 200_000, "pages": 20}
+
+
+def results(quick: bool = False, write: bool = False, **sizes: int) -> dict:
+    """The rows of one run, for ``mediabao bench`` (``sizes`` override :data:`QUICK`)."""
+    QUICK.update(sizes)
+    rows = run(quick)
+    if write:
+        write_doc(".venv/bin/python -m bench.bench_wxsim" + (" --quick" if quick else ""), rows)
+    return {"rows": rows}
+
+
 def run(quick: bool) -> list[tuple[str, str, str, str, str]]:
-    total = 5000 if quick else 30000
-    fans_n = 200_000 if quick else 1_000_000
-    pages = 20 if quick else 50
+    total = QUICK["sends"] if quick else 30000
+    fans_n = QUICK["fans"] if quick else 1_000_000
+    pages = QUICK["pages"] if quick else 50
     sim = SubprocessSim(extra_args=["--log-level", "WARNING"]).start()
     try:
         c = sim.client

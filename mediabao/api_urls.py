@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from mediabao.accounts import api as accounts_api
+from mediabao.audit import api as audit_api
 from mediabao.campaigns import api as campaigns_api
 from mediabao.campaigns import api_codes as campaigns_codes_api
 from mediabao.channels import api as channels_api
@@ -29,6 +30,7 @@ router.register("participants", campaigns_api.ParticipantViewSet, basename="part
 router.register("reward-claims", campaigns_api.RewardClaimViewSet, basename="reward-claim")
 router.register("reward-codes", campaigns_codes_api.RewardCodePoolViewSet, basename="reward-code")
 router.register("stats", stats_api.StatsViewSet, basename="stats")
+router.register("audit-entries", audit_api.AuditEntryViewSet, basename="audit-entry")
 messaging_api.register(router)
 
 urlpatterns = [

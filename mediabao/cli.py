@@ -1,5 +1,6 @@
-"""The ``mediabao`` command: ``mediabao up`` runs the whole platform; anything else is
-passed to Django's management commands (``mediabao migrate``, ``mediabao shell`` …)."""
+"""The ``mediabao`` command: ``mediabao up`` runs the whole platform, ``mediabao bench`` runs
+every benchmark; anything else is passed to Django's management commands (``mediabao
+migrate``, ``mediabao shell`` …)."""
 
 from __future__ import annotations
 
@@ -25,11 +26,30 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediabao.settings")
     if argv and argv[0] == "up":
         sys.exit(up(argv[1:]))
+    if argv and argv[0] == "bench":
+        sys.exit(bench(argv[1:]))
     if argv and argv[0] == "manage":
         argv = argv[1:]
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["mediabao", *argv])
+
+
+def bench(argv: list[str]) -> int:
+    """``mediabao bench [--quick] [--only a,b]``: every benchmark, one table (bench/run_all.py).
+
+    The benchmarks live next to the package in a source checkout, not in the installed package.
+    """
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "bench" / "run_all.py").exists():
+        print("mediabao bench needs a source checkout (the bench/ folder next to mediabao/).",
+              file=sys.stderr)
+        return 2
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from bench.run_all import main as run_all
+
+    return run_all(argv)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

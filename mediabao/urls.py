@@ -18,6 +18,7 @@ urlpatterns = [
     path("console/channels/", include("mediabao.channels.urls")),
     path("console/campaigns/", include("mediabao.campaigns.urls")),
     path("console/stats/", include("mediabao.stats.urls")),
+    path("console/audit/", include("mediabao.audit.urls")),
     path("c/", include("mediabao.campaigns.public_urls")),
     path("console/", include("mediabao.web.urls")),
     path("api/v1/", include(("mediabao.api_urls", "api"), namespace="api")),

@@ -26,7 +26,7 @@ class TeamSerializer(serializers.ModelSerializer):
 class MeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.CharField()  # may be empty: no "email" format
     team = TeamSerializer()
     role = serializers.ChoiceField(choices=Role.choices)
 

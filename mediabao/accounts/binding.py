@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from mediabao.accounts.models import User
+from mediabao.audit import services as audit
 from mediabao.wechat import oauth
 from mediabao.wechat.models import OfficialAccount
 
@@ -59,9 +60,11 @@ def finish(key: str, code: str) -> User | None:
     cache.delete(_key(key))
     user.wx_openid, user.wx_appid = result.openid, account.appid
     user.save(update_fields=["wx_openid", "wx_appid"])
+    audit.record(account.team, "operator.wechat_bound", account, actor=user, label=user.username)
     return user
 
 
 def unbind(user: User) -> None:
+    audit.record(user.current_team, "operator.wechat_unbound", user, actor=user, label=user.username)
     user.wx_openid = user.wx_appid = ""
     user.save(update_fields=["wx_openid", "wx_appid"])

@@ -21,6 +21,7 @@ from mediabao.accounts.models import (
     User,
     hash_secret,
 )
+from mediabao.audit import services as audit
 
 TOKEN_PREFIX = "mb_"
 
@@ -74,6 +75,7 @@ def create_invitation(*, team: Team, by: User, role: str = Role.MEMBER) -> NewIn
         team=team, key_hash=hash_secret(key), role=role, created_by=by,
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_VALID_DAYS),
     )
+    audit.record(team, "member.invited", invitation, actor=by, label=role, details={"role": role})
     return NewInvitation(invitation, key)
 
 
@@ -118,8 +120,10 @@ def change_role(*, team: Team, by: User, membership: Membership, role: str) -> M
         owners = Membership.objects.filter(team=team, role=Role.OWNER).count()
         if membership.role == Role.OWNER and role != Role.OWNER and owners <= 1:
             raise ValidationError(_("A team needs at least one owner."))
-    membership.role = role
+    before, membership.role = membership.role, role
     membership.save(update_fields=["role"])
+    audit.record(team, "member.role_changed", membership, actor=by, label=membership.user.username,
+                 details={"role": [before, role]})
     return membership
 
 
@@ -132,6 +136,8 @@ def remove_member(*, team: Team, by: User, membership: Membership) -> None:
         if Membership.objects.filter(team=team, role=Role.OWNER).count() <= 1:
             raise ValidationError(_("A team needs at least one owner."))
     user = membership.user
+    audit.record(team, "member.removed", membership, actor=by, label=user.username,
+                 details={"role": membership.role})
     membership.delete()
     if user.current_team_id == team.id:
         other = Membership.objects.filter(user=user).select_related("team").first()
@@ -152,6 +158,7 @@ def create_api_token(*, user: User, team: Team, name: str) -> NewApiToken:
     key = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, team=team, name=name.strip() or _("API token"),
                                     prefix=key[: len(TOKEN_PREFIX) + 6], key_hash=hash_secret(key))
+    audit.record(team, "token.created", token, actor=user, label=f"{token.name} ({token.prefix}…)")
     return NewApiToken(token, key)
 
 
@@ -161,6 +168,7 @@ def revoke_api_token(*, token: ApiToken, by: User) -> None:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        audit.record(token.team, "token.revoked", token, actor=by, label=f"{token.name} ({token.prefix}…)")
 
 
 def authenticate_api_key(key: str) -> ApiToken | None:

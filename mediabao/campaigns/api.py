@@ -11,6 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from mediabao.audit import services as audit
 from mediabao.campaigns import services
 from mediabao.campaigns.forms import MAX_TIERS, ActivityForm, ParticipantFilterForm
 from mediabao.campaigns.models import Activity, Participant, RewardClaim
@@ -44,6 +45,8 @@ class ActivitySerializer(serializers.ModelSerializer):
 
 
 class ParticipantSerializer(serializers.ModelSerializer):
+    avatar_url = serializers.CharField(read_only=True)  # may be empty: no "uri" format
+
     class Meta:
         model = Participant
         fields = ["id", "activity", "account", "openid", "nickname", "avatar_url", "inviter", "level",
@@ -126,13 +129,20 @@ class ActivityViewSet(TeamScopedMixin, viewsets.ModelViewSet):
         if instance is None:
             form.instance.created_by = request.user
         activity = form.save()
-        return Response(ActivitySerializer(self.get_queryset().get(pk=activity.pk)).data, status=status)
+        audit.record(team, "activity.created" if instance is None else "activity.changed", activity,
+                     details=None if instance is None else {"fields": form.changed_data[:20]})
+        return Response(ActivitySerializer(self.get_queryset().get(pk=activity.pk),
+                                           context=self.get_serializer_context()).data, status=status)
 
     def create(self, request, *args, **kwargs):
         return self._save(request, None, 201)
 
     def update(self, request, *args, **kwargs):
         return self._save(request, self.get_object(), 200)
+
+    def perform_destroy(self, instance):
+        audit.record(self.get_team(), "activity.deleted", instance)
+        instance.delete()
 
 
 class ParticipantViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,

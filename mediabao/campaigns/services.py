@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from mediabao.audit import services as audit
 from mediabao.campaigns.models import (
     QR_EXPIRE_SECONDS,
     Activity,
@@ -603,6 +604,8 @@ def save_address(claim: RewardClaim, *, name: str, phone: str, address: str) -> 
 def mark_shipped(claim: RewardClaim, shipped: bool = True) -> None:
     RewardClaim.objects.filter(pk=claim.pk).update(shipped=shipped,
                                                    shipped_at=timezone.now() if shipped else None)
+    audit.record(claim.team, "reward.shipped" if shipped else "reward.unshipped", claim,
+                 label=claim.code or f"#{claim.pk}", details={"participant": claim.participant_id})
 
 
 # --- reads for the H5 page -------------------------------------------------------------

@@ -9,12 +9,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, F, Func, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from mediabao.audit import services as audit
 from mediabao.campaigns import services
 from mediabao.campaigns import stats as campaign_stats
 from mediabao.campaigns.forms import (
@@ -27,6 +29,7 @@ from mediabao.campaigns.forms import (
     participant_rows,
 )
 from mediabao.campaigns.models import Activity, Assist, Notice, Participant, RewardClaim
+from mediabao.core.paging import BoundedPaginator
 from mediabao.core.tenancy import get_for_team_or_404
 
 PAGE_SIZE = 20
@@ -42,13 +45,21 @@ def _query(request: HttpRequest) -> str:
 @login_required
 def activity_list(request: HttpRequest) -> HttpResponse:
     form = ActivityFilterForm(request.GET or None, team=request.team)
+    # One count subquery per column: joining participants and assists in one GROUP BY
+    # multiplies them (100,000 x 100,000 rows for one large activity).
     queryset = form.filter(Activity.objects.for_team(request.team)).annotate(
-        n_participants=Count("participants", filter=Q(participants__joined=True), distinct=True),
-        n_assists=Count("assists", filter=Q(assists__counted=True), distinct=True),
+        n_participants=_count(Participant.objects.filter(activity=OuterRef("pk"), joined=True)),
+        n_assists=_count(Assist.objects.filter(activity=OuterRef("pk"), counted=True)),
     ).prefetch_related("accounts").order_by("-start_time", "-id")
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "campaigns/activity_list.html",
                   {"form": form, "page": page, "query": _query(request)})
+
+
+def _count(queryset) -> Coalesce:
+    """A correlated ``(SELECT count(*) …)`` of ``queryset`` as an annotation (0 when none)."""
+    counted = queryset.order_by().annotate(n=Func(F("id"), function="COUNT")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
 def _form_context(form: ActivityForm, **extra) -> dict:
@@ -64,6 +75,7 @@ def activity_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         form.instance.created_by = request.user
         activity = form.save()
+        audit.record(request.team, "activity.created", activity)
         messages.success(request, _("Activity “%(name)s” created.") % {"name": activity.name})
         return redirect("campaigns:detail", pk=activity.pk)
     return render(request, "campaigns/activity_form.html", _form_context(form, creating=True))
@@ -75,6 +87,7 @@ def activity_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = ActivityForm(request.POST or None, request.FILES or None, instance=activity, team=request.team)
     if request.method == "POST" and form.is_valid():
         form.save()
+        audit.record(request.team, "activity.changed", activity, details={"fields": form.changed_data[:20]})
         messages.success(request, _("Activity “%(name)s” saved.") % {"name": activity.name})
         return redirect("campaigns:detail", pk=activity.pk)
     return render(request, "campaigns/activity_form.html", _form_context(form, activity=activity))
@@ -83,11 +96,12 @@ def activity_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     activity = get_for_team_or_404(Activity, request.team, pk=pk)
+    # one scan per table instead of one count(*) per figure
     stats = {
-        "joined": activity.participants.filter(joined=True).count(),
-        "assists": activity.assists.filter(counted=True).count(),
-        "unfollowed": activity.assists.filter(unfollowed_at__isnull=False).count(),
-        "flagged": activity.participants.filter(flagged=True).count(),
+        **activity.participants.aggregate(joined=Count("id", filter=Q(joined=True)),
+                                          flagged=Count("id", filter=Q(flagged=True))),
+        **activity.assists.aggregate(assists=Count("id", filter=Q(counted=True)),
+                                     unfollowed=Count("id", filter=Q(unfollowed_at__isnull=False))),
         "notices": Notice.objects.filter(participant__activity=activity).count(),
     }
     return render(request, "campaigns/activity_detail.html", {
@@ -169,7 +183,11 @@ def _participants(request: HttpRequest) -> tuple[ParticipantFilterForm, object]:
 @login_required
 def participant_list(request: HttpRequest) -> HttpResponse:
     form, queryset = _participants(request)
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    if not (form.is_bound and form.is_valid() and form.cleaned_data.get("activity")):
+        # Across activities, newest first (participant_team_recent): ranking by invites
+        # sorts every participant of the team; one activity's ranking has its own index.
+        queryset = queryset.order_by("-created_at", "-id")
+    page = BoundedPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "campaigns/participant_list.html",
                   {"form": form, "page": page, "query": _query(request)})
 

@@ -115,6 +115,13 @@ class ChannelViewSet(TeamScopedMixin, mixins.ListModelMixin, mixins.RetrieveMode
         form = ChannelFilterForm(self.request.query_params, accounts=OfficialAccount.objects.for_team(team))
         return selectors.channels(team, form.to_filter())
 
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        # An error is the API's JSON body, labelled as JSON, even when an image was asked for.
+        self.request.accepted_renderer = renderers.JSONRenderer()
+        self.request.accepted_media_type = "application/json"
+        return response
+
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         counts = selectors.counts_for([c.pk for c in page])

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from mediabao.audit import services as audit
 from mediabao.channels.models import SCENE_PREFIX, Channel, ChannelFollow, ChannelScan, permanent_qr_cap
 from mediabao.wechat.client import WeChatClient
 from mediabao.wechat.errors import WeChatError
@@ -91,9 +92,11 @@ def create_channel(*, account: OfficialAccount, name: str, note: str = "", user:
         ticket, url = str(result.get("ticket", "")), str(result.get("url", ""))
         if not ticket or not url:
             raise ChannelError(_("WeChat answered without a QR code. Please try again."))
-        return Channel.objects.create(team_id=account.team_id, account=account, name=name.strip(),
-                                      note=note.strip(), scene_str=scene, ticket=ticket[:255],
-                                      url=url[:255], created_by=user if getattr(user, "pk", None) else None)
+        channel = Channel.objects.create(
+            team_id=account.team_id, account=account, name=name.strip(), note=note.strip(), scene_str=scene,
+            ticket=ticket[:255], url=url[:255], created_by=user if getattr(user, "pk", None) else None)
+        audit.record(account.team, "channel.created", channel, details={"account": account.name})
+        return channel
 
 
 def update_channel(channel: Channel, *, name: str | None = None, note: str | None = None) -> Channel:
@@ -115,6 +118,7 @@ def set_archived(channel: Channel, archived: bool) -> Channel:
     if channel.archived != archived:
         channel.archived = archived
         channel.save(update_fields=["archived"])
+        audit.record(channel.team, "channel.archived" if archived else "channel.restored", channel)
     return channel
 
 

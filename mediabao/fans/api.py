@@ -17,6 +17,7 @@ from mediabao.wechat.models import OfficialAccount
 
 class FanSerializer(serializers.ModelSerializer):
     in_window = serializers.SerializerMethodField()
+    avatar_url = serializers.CharField(read_only=True)  # may be empty: no "uri" format
 
     class Meta:
         model = Fan
@@ -72,6 +73,7 @@ class FanSyncViewSet(TeamScopedMixin, mixins.CreateModelMixin, mixins.RetrieveMo
     scoped_model = FanSync
     queryset = FanSync.objects.none()
 
+    @extend_schema(responses={200: FanSyncSerializer, 202: FanSyncSerializer})
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -6,13 +6,13 @@ import csv
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from mediabao.core.paging import BoundedPaginator
 from mediabao.core.tenancy import get_for_team_or_404
 from mediabao.fans import selectors, services
 from mediabao.fans.forms import FanFilterForm
@@ -30,7 +30,7 @@ def _filter_form(request: HttpRequest) -> FanFilterForm:
 def fan_list(request: HttpRequest) -> HttpResponse:
     form = _filter_form(request)
     queryset = selectors.fans(request.team, form.to_filter())
-    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    page = BoundedPaginator(queryset, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     accounts = OfficialAccount.objects.for_team(request.team)

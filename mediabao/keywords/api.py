@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 from rest_framework import serializers, viewsets
 
+from mediabao.audit import services as audit
 from mediabao.core.api import TeamScopedMixin, request_team
 from mediabao.keywords.models import KeywordRule
 from mediabao.wechat.models import OfficialAccount
@@ -56,4 +57,12 @@ class KeywordRuleViewSet(TeamScopedMixin, viewsets.ModelViewSet):
     queryset = KeywordRule.objects.none()
 
     def perform_create(self, serializer):
-        serializer.save(team=self.get_team())
+        rule = serializer.save(team=self.get_team())
+        audit.record(rule.team, "keyword.created", rule)
+
+    def perform_update(self, serializer):
+        audit.record(self.get_team(), "keyword.changed", serializer.save())
+
+    def perform_destroy(self, instance):
+        audit.record(self.get_team(), "keyword.deleted", instance)
+        instance.delete()

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from mediabao.audit import services as audit
 from mediabao.core.tenancy import get_for_team_or_404
 from mediabao.keywords import services
 from mediabao.keywords.forms import KeywordRuleForm
@@ -55,6 +56,8 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    get_for_team_or_404(KeywordRule, request.team, pk=pk).delete()
+    rule = get_for_team_or_404(KeywordRule, request.team, pk=pk)
+    audit.record(request.team, "keyword.deleted", rule)
+    rule.delete()
     messages.success(request, _("Keyword rule deleted."))
     return redirect("keywords:list")

@@ -7,6 +7,7 @@ field errors become the API's 400 body (``{"code": "invalid", "fields": {...}}``
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -72,7 +73,8 @@ class TemplateViewSet(TeamScopedMixin, viewsets.ReadOnlyModelViewSet):
             qs = qs.filter(account_id=int(account))
         return qs
 
-    @extend_schema(request=AccountRef, responses={200: TemplateSerializer(many=True)})
+    @extend_schema(request=AccountRef,
+                   responses={200: TemplateSerializer(many=True), 502: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["post"])
     def sync(self, request):
         ref = AccountRef(data=request.data)
@@ -86,7 +88,7 @@ class TemplateViewSet(TeamScopedMixin, viewsets.ReadOnlyModelViewSet):
         qs = Template.objects.for_team(self.get_team()).filter(account=account, removed=False)
         return Response(TemplateSerializer(qs, many=True).data)
 
-    @extend_schema(request=PreviewSerializer)
+    @extend_schema(request=PreviewSerializer, responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["post"])
     def preview(self, request, pk=None):
         """What the fan will see, warnings, and errors that would block sending."""
@@ -194,6 +196,9 @@ class RecipientSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+TRANSITION = {200: JobSerializer, 409: OpenApiTypes.OBJECT}
+
+
 @extend_schema_view(list=extend_schema(parameters=[OpenApiParameter("state", str),
                                                    OpenApiParameter("account", int)]))
 class JobViewSet(TeamScopedMixin, mixins.CreateModelMixin, mixins.ListModelMixin,
@@ -232,7 +237,7 @@ class JobViewSet(TeamScopedMixin, mixins.CreateModelMixin, mixins.ListModelMixin
         return Response({**JobSerializer(job).data, "warnings": warnings},
                         status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=AudienceSizeSerializer)
+    @extend_schema(request=AudienceSizeSerializer, responses=OpenApiTypes.OBJECT)
     @action(detail=False, methods=["post"], url_path="audience-size")
     def audience_size(self, request):
         """How many fans an audience reaches now (and, for customer-service, how many in window)."""
@@ -253,22 +258,22 @@ class JobViewSet(TeamScopedMixin, mixins.CreateModelMixin, mixins.ListModelMixin
         job.refresh_from_db()
         return Response(JobSerializer(job).data)
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses=TRANSITION)
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         return self._transition(services.pause_job)
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses=TRANSITION)
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         return self._transition(services.resume_job)
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses=TRANSITION)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         return self._transition(services.cancel_job)
 
-    @extend_schema(request=None, responses={201: JobSerializer})
+    @extend_schema(request=None, responses={201: JobSerializer, 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         """A new job of the failed recipients only."""
@@ -288,6 +293,8 @@ class JobViewSet(TeamScopedMixin, mixins.CreateModelMixin, mixins.ListModelMixin
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(RecipientSerializer(page, many=True).data)
 
+    @extend_schema(responses={
+        200: {"type": "array", "items": {"type": "object", "additionalProperties": True}}})
     @action(detail=True, methods=["get"])
     def errors(self, request, pk=None):
         """Failures grouped by errcode, with WeChat's meaning."""

@@ -229,6 +229,9 @@ class Recipient(models.Model):
             models.Index(fields=["job", "state"], name="recipient_job_state"),
             # TEMPLATESENDJOBFINISH lookup.
             models.Index(fields=["msgid"], name="recipient_msgid", condition=~models.Q(msgid="")),
+            # The job page's delivery report counts (TEMPLATESENDJOBFINISH statuses received).
+            models.Index(fields=["job", "delivery"], name="recipient_delivery",
+                         condition=~models.Q(delivery="")),
         ]
         verbose_name = _("recipient")
         verbose_name_plural = _("recipients")

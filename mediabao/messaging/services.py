@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from mediabao.audit import services as audit
 from mediabao.messaging import audience as audiences
 from mediabao.messaging import rules, validation
 from mediabao.messaging.models import Recipient, SendJob, Template, Upload
@@ -125,6 +126,7 @@ def create_job(*, team, user, account: OfficialAccount, kind: str, message: Any,
         message=checked_message.value, fallback=checked_fallback.value if checked_fallback else None,
         audience=checked_audience.value, scheduled_at=send_at,
         state=SendJob.State.SCHEDULED if send_at else SendJob.State.DRAFT)
+    audit.record(team, "job.created", job, actor=user, details={"kind": kind})
     if send_at:
         from mediabao.messaging import schedules
 
@@ -162,6 +164,8 @@ def pause_job(job: SendJob, reason: str = "") -> bool:
     n = SendJob.objects.filter(pk=job.pk, state__in=[SendJob.State.RUNNING, SendJob.State.SCHEDULED]
                                ).update(state=SendJob.State.PAUSED,
                                         pause_reason=reason or _("Paused by the operator."))
+    if n:
+        audit.record(job.team, "job.paused", job, details={"reason": reason} if reason else None)
     return bool(n)
 
 
@@ -179,6 +183,7 @@ def resume_job(job: SendJob) -> bool:
         start_job(job)
     else:
         transaction.on_commit(lambda: launch(job.pk))
+    audit.record(job.team, "job.resumed", job)
     return True
 
 
@@ -198,6 +203,7 @@ def cancel_job(job: SendJob) -> bool:
     from mediabao.messaging import schedules
 
     schedules.unschedule_job(job)
+    audit.record(job.team, "job.cancelled", job)
     return True
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from mediabao.core.paging import BoundedPaginator
 from mediabao.core.tenancy import get_for_team_or_404
 from mediabao.messaging import audience as audiences
 from mediabao.messaging import rules, schedules, selectors, services, validation
@@ -224,7 +225,7 @@ def job_row(request: HttpRequest, pk: int) -> HttpResponse:
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_for_team_or_404(SendJob.objects.select_related("account", "created_by"), request.team, pk=pk)
     state = request.GET.get("state", "")
-    page = Paginator(selectors.recipients(job, state=state, q=request.GET.get("q", "")), 50) \
+    page = BoundedPaginator(selectors.recipients(job, state=state, q=request.GET.get("q", "")), 50) \
         .get_page(request.GET.get("page"))
     return render(request, "messaging/job_detail.html", {
         "job": job, "page": page, "state": state, "states": Recipient.State.choices,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -18,6 +19,7 @@ from mediabao.wechat.models import Event, OfficialAccount
 
 class OfficialAccountSerializer(serializers.ModelSerializer):
     callback_url = serializers.CharField(read_only=True)
+    avatar_url = serializers.CharField(read_only=True)  # may be empty: no "uri" format
     appsecret_masked = serializers.SerializerMethodField()
     encoding_aes_key_masked = serializers.SerializerMethodField()
 
@@ -100,6 +102,7 @@ class OfficialAccountViewSet(TeamScopedMixin, mixins.CreateModelMixin, viewsets.
         page = self.paginate_queryset(events)
         return self.get_paginated_response(EventSerializer(page, many=True).data)
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"])
     def calls(self, request, pk=None):
         """Today's WeChat API calls of the account: ``{endpoint: {total, <errcode>: n}}``."""

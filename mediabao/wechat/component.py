@@ -4,7 +4,8 @@ WeChat pushes a ``component_verify_ticket`` every 10 minutes (valid 12 h); with 
 platform gets a ``component_access_token`` (2 h), creates pre-auth codes and sends the
 operator to WeChat's authorize page; the ``auth_code`` it brings back is exchanged for
 the authorizer's tokens, and the authorizer's refresh token (kept encrypted on the
-account) renews them. The ticket lives in Redis; both tokens go through the shared
+account) renews them. The ticket lives in Redis and PostgreSQL (Redis may lose it, and
+the next push is 10 minutes away); both tokens go through the shared
 :class:`~mediabao.wechat.tokens.TokenStore`, so N processes cause one fetch.
 See WECHAT.md §1.10.
 """
@@ -20,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from mediabao.audit import services as audit
 from mediabao.wechat import kv
 from mediabao.wechat.errors import TransportError, WeChatError
 from mediabao.wechat.models import OfficialAccount
@@ -64,11 +66,33 @@ def _ticket_key(component_appid: str) -> str:
 
 
 def save_ticket(component_appid: str, ticket: str) -> None:
+    """Keep the ticket in Redis (read on every token fetch) and in PostgreSQL (survives Redis)."""
+    from django.utils import timezone
+
+    from mediabao.wechat.models import ComponentTicket
+
+    ComponentTicket.objects.update_or_create(component_appid=component_appid,
+                                             defaults={"ticket": ticket, "received_at": timezone.now()})
     kv.client().set(_ticket_key(component_appid), ticket, ex=TICKET_TTL)
 
 
 def current_ticket(component_appid: str) -> str | None:
-    return kv.client().get(_ticket_key(component_appid))
+    """The ticket from Redis; after Redis lost it, the stored one (while still valid)."""
+    ticket = kv.client().get(_ticket_key(component_appid))
+    if ticket:
+        return ticket
+    from django.utils import timezone
+
+    from mediabao.wechat.models import ComponentTicket
+
+    row = ComponentTicket.objects.filter(component_appid=component_appid).first()
+    if row is None:
+        return None
+    left = TICKET_TTL - (timezone.now() - row.received_at).total_seconds()
+    if left <= 1:
+        return None
+    kv.client().set(_ticket_key(component_appid), row.ticket, ex=int(left), nx=True)
+    return row.ticket
 
 
 # --- component token ------------------------------------------------------------------
@@ -207,6 +231,7 @@ def complete_authorization(team, auth_code: str) -> OfficialAccount:
     if hasattr(account, "permissions"):
         account.permissions = permissions_of(details.get("authorization_info") or info)
     account.save()
+    audit.record(account.team, "account.authorized", account, details={"appid": appid})
     token = info.get("authorizer_access_token")
     if isinstance(token, str) and token:
         import time
@@ -234,6 +259,7 @@ def handle_notification(message: dict[str, Any]) -> None:
 
         account.state = OfficialAccount.State.DISCONNECTED
         account.save(update_fields=["state"])
+        audit.record(account.team, "account.disconnected", account, actor=None, details={"appid": appid})
         token_store().forget(appid)
         log.warning("authorizer %s revoked the authorization", appid)
     elif info_type in ("authorized", "updateauthorized"):

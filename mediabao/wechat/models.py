@@ -106,3 +106,19 @@ class Event(TeamOwned):
     def kind(self) -> str:
         """The registry key: the event name for events, the message type otherwise."""
         return (self.event or self.msg_type).lower() if self.msg_type == "event" else self.msg_type
+
+
+class ComponentTicket(models.Model):
+    """The last ``component_verify_ticket`` WeChat pushed to the third-party platform.
+
+    Redis holds the working copy; this row lets the platform get a component token after
+    Redis lost its keys (a restart without persistence), instead of waiting up to 10 minutes
+    for WeChat's next push with every authorized account unable to refresh its token.
+    """
+
+    component_appid = models.CharField(max_length=64, unique=True)
+    ticket = EncryptedTextField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.component_appid

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from mediabao.audit import services as audit
 from mediabao.wechat import errors
 from mediabao.wechat.crypto import valid_encoding_aes_key
 from mediabao.wechat.models import Event, OfficialAccount
@@ -94,6 +95,7 @@ def add_developer_account(team, appid: str, appsecret: str, token: str, encoding
         account.callback_token = token
         account.encoding_aes_key = encoding_aes_key
         account.save()
+        audit.record(team, "account.developer_saved", account, details={"appid": appid})
     token_store().put(appid, access_token, time.time() + expires_in)
     return account
 

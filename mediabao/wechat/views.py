@@ -8,7 +8,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -18,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from mediabao.accounts.models import MANAGER_ROLES
 from mediabao.core.crypto import mask
+from mediabao.core.paging import BoundedPaginator
 from mediabao.core.tenancy import get_for_team_or_404
 from mediabao.wechat import callbacks, selectors, services
 from mediabao.wechat.forms import DeveloperAccountForm
@@ -101,7 +101,7 @@ def event_log(request: HttpRequest, pk: int) -> HttpResponse:
     kind = request.GET.get("kind", "")[:64]
     openid = request.GET.get("openid", "")[:64]
     events = selectors.events_for(request.team, account=account, kind=kind, openid=openid)
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    page = BoundedPaginator(events, 50).get_page(request.GET.get("page"))
     return render(request, "wechat/event_log.html", {
         "account": account, "page": page, "kind": kind, "openid": openid,
     })

@@ -7,6 +7,7 @@ import re
 import pytest
 from django.db import connections
 
+from mediabao.audit.models import AuditEntry
 from mediabao.wechat.models import OfficialAccount
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,6 +38,8 @@ def test_scanning_the_code_binds_the_operator(console, owner, live_account, sim)
     assert opened["status"] == 200 and "binding-done" in opened["body"], opened
     owner.refresh_from_db()
     assert owner.wx_openid == openid and owner.wx_appid == live_account.appid
+    assert AuditEntry.objects.for_team(live_account.team).filter(action="operator.wechat_bound",
+                                                                 actor=owner).exists()
     assert 'data-bound="1"' in console.get("/accounts/wechat-binding/status/").content.decode()
     # the link works once
     again = sim.fan_open(live_account.appid, openid, link)
@@ -56,3 +59,4 @@ def test_unbind(console, owner):
     console.post("/accounts/wechat-binding/unbind/")
     owner.refresh_from_db()
     assert owner.wx_openid == ""
+    assert AuditEntry.objects.get(action="operator.wechat_unbound").actor == owner
