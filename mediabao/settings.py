@@ -81,6 +81,8 @@ CELERY_BEAT_SCHEDULE = {
     "stats-rollup-recent": {"task": "mediabao.stats.rollup_recent", "schedule": 60.0},
     "stats-rollup-settle": {"task": "mediabao.stats.rollup_settle",
                             "schedule": crontab(hour=3, minute=50)},
+    # Assists whose settle was lost with a process (normally settled right after commit).
+    "campaigns-settle-pending": {"task": "mediabao.campaigns.settle_pending", "schedule": 60.0},
 }
 
 # --- Apps --------------------------------------------------------------------------

@@ -188,6 +188,10 @@ class Assist(TeamOwned):
     created_at = models.DateTimeField(_("assisted at"), default=timezone.now)
     unfollowed_at = models.DateTimeField(_("unfollowed at"), null=True, blank=True)
     counted = models.BooleanField(_("counted"), default=True)
+    #: Whether the inviter's ``invites`` includes this assist. ``counted != applied`` means
+    #: a change not yet settled (see ``services.settle``): the event path only flips
+    #: ``counted``; settling moves the count, the tiers and the notices.
+    applied = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -197,6 +201,8 @@ class Assist(TeamOwned):
         indexes = [
             models.Index(fields=["inviter", "created_at"], name="assist_inviter_time"),
             models.Index(fields=["team", "created_at"], name="assist_team_time"),
+            models.Index(fields=["inviter", "id"], name="assist_unsettled",
+                         condition=~models.Q(counted=models.F("applied"))),
         ]
 
 

@@ -345,9 +345,10 @@ def record_assist(account: OfficialAccount, openid: str, scene: str, *, new_fan:
     """A follow through a poster (SPEC §5.3). ``new_fan``: the fan table had never seen
     this fan before the event. Idempotent: a second call for the same fan counts nothing.
 
-    Every read and the fan's own rows come first; the inviter's row is locked last (by
-    the UPDATE that counts), so assists on one popular poster queue only for the few
-    statements between that UPDATE and the commit.
+    The event's transaction only records the assist (unique per fan and activity) and
+    the fan's own rows; it never locks the inviter. The inviter's count, tiers and
+    notices move in :func:`settle`, right after the commit: the assists of a poster that
+    goes viral are settled in batches instead of queueing one by one on its row.
     """
     at = at or timezone.now()
     found = resolve_scene(account, scene)
@@ -369,20 +370,17 @@ def record_assist(account: OfficialAccount, openid: str, scene: str, *, new_fan:
             return _recount(activity, existing, inviter, at)
         return AssistResult(False, "not_new", inviter=inviter)
     assist = Assist(team_id=activity.team_id, activity=activity, inviter=inviter, account=account,
-                    fan_openid=openid, created_at=at)
+                    fan_openid=openid, created_at=at, counted=True, applied=False)
     if not insert_or_skip(assist, ("activity_id", "fan_openid")):
         # Counted before (or by a concurrent event of the same fan, now committed).
         existing = Assist.objects.filter(activity=activity, fan_openid=openid).first()
         if existing is None:
             return AssistResult(False, "duplicate", inviter=inviter)
         return _recount(activity, existing, inviter, at)
-    nickname = _link_fan(activity, account, openid, inviter, at)
+    _link_fan(activity, account, openid, inviter, at)
     _set_fan_source(account, openid, activity)
-    levels = tiers(activity)
     _check_fraud(activity, inviter, at)
-    # From here the inviter's row is locked until commit: keep this part short.
-    inviter = _add_invite(inviter, +1)
-    _after_count(activity, inviter, assist, at, nickname=nickname, levels=levels)
+    settle_after_commit(inviter.pk)
     return AssistResult(True, "counted", assist=assist, inviter=inviter)
 
 
@@ -395,18 +393,17 @@ def _recount(activity: Activity, assist: Assist, inviter: Participant, at) -> As
         return AssistResult(False, "duplicate", inviter=inviter)
     Participant.objects.filter(activity=activity, account=assist.account_id,
                                openid=assist.fan_openid).update(following=True)
-    inviter = _add_invite(inviter, +1)
-    _after_count(activity, inviter, assist, at)
+    settle_after_commit(inviter.pk)
     return AssistResult(True, "recounted", assist=assist, inviter=inviter)
 
 
 def _link_fan(activity: Activity, account: OfficialAccount, openid: str, inviter: Participant,
-              at) -> str:
+              at) -> None:
     """The assisting fan becomes a participant (only assisted) one level below the inviter,
-    unless someone invited them first. One statement; returns the fan's nickname."""
+    unless someone invited them first. One statement."""
     me = Participant(team_id=activity.team_id, activity=activity, account=account, openid=openid,
                      inviter=inviter, level=inviter.level + 1, created_at=at, following=True)
-    row = upsert(me, ("activity_id", "account_id", "openid"), {
+    upsert(me, ("activity_id", "account_id", "openid"), {
         "following": "TRUE",
         "level": "CASE WHEN campaigns_participant.inviter_id IS NULL "
                  "AND campaigns_participant.id <> EXCLUDED.inviter_id "
@@ -414,36 +411,85 @@ def _link_fan(activity: Activity, account: OfficialAccount, openid: str, inviter
         "inviter_id": "CASE WHEN campaigns_participant.inviter_id IS NULL "
                       "AND campaigns_participant.id <> EXCLUDED.inviter_id "
                       "THEN EXCLUDED.inviter_id ELSE campaigns_participant.inviter_id END",
-    }, returning=["nickname"])
-    return row[1] if row else ""
+    })
 
 
-def _add_invite(inviter: Participant, delta: int) -> Participant:
-    """Move the count; never below zero. The UPDATE takes the inviter's row lock and
-    returns the fresh counters in the same round trip; ``inviter`` is updated in place."""
-    guard = "" if delta > 0 else " AND invites > 0"
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE campaigns_participant SET invites = invites + %s "  # noqa: S608
-                       f"WHERE id = %s{guard} RETURNING invites, tiers_completed, blacklisted, flagged",
-                       [delta, inviter.pk])
-        row = cursor.fetchone()
-    if row is None:  # already at zero: nothing to deduct
-        fresh = Participant.objects.filter(pk=inviter.pk).values_list(
-            "invites", "tiers_completed", "blacklisted", "flagged").first()
-        row = fresh or (inviter.invites, inviter.tiers_completed, inviter.blacklisted, inviter.flagged)
-    inviter.invites, inviter.tiers_completed, inviter.blacklisted, inviter.flagged = row
-    return inviter
+# --- settling: the inviter's count, tiers and notices ----------------------------------
+#: First key of the transaction-scoped advisory lock that serializes settling per inviter.
+SETTLE_LOCK = 0x6D62  # "mb"
 
 
-def _after_count(activity: Activity, inviter: Participant, assist: Assist, at, *,
-                 nickname: str | None = None, levels: list[AwardTier] | None = None) -> None:
-    """Tiers reached and the notice to the inviter (the inviter's row is locked)."""
-    if nickname is None:
-        nickname = Participant.objects.filter(activity=activity, account=assist.account_id,
-                                              openid=assist.fan_openid).values_list(
-                                                  "nickname", flat=True).first() or ""
-    nickname = nickname or _("A friend")
-    levels = tiers(activity) if levels is None else levels
+def settle_after_commit(inviter_id: int) -> None:
+    """Settle the inviter once the current transaction commits (at once in autocommit).
+    A failure is logged; the periodic :func:`settle_pending` makes up for it."""
+    transaction.on_commit(lambda: settle(inviter_id), robust=True)
+
+
+def settle(inviter_id: int) -> int:
+    """Bring the inviter's count in line with their assists; returns the change applied.
+
+    Settling is serialized per inviter by an advisory lock (which writes nothing, so a
+    call with nothing left to do costs no WAL flush) and takes every unsettled assist in
+    order: +1 for one that counts now, -1 for one that no longer does, each with its tiers
+    and notice, as if they had come one by one. A burst of assists on one poster is
+    settled by whoever gets the lock next, in one transaction, so the poster's row is
+    written once per batch, not once per fan.
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SETTLE_LOCK, inviter_id % 2**31])
+        pending = list(Assist.objects.filter(inviter_id=inviter_id).exclude(counted=F("applied"))
+                       .order_by("pk").values_list("pk", "counted", "fan_openid", "unfollowed_at"))
+        if not pending:
+            return 0
+        inviter = Participant.objects.select_related("activity", "account").get(pk=inviter_id)
+        activity = inviter.activity
+        levels = tiers(activity)
+        names = dict(Participant.objects.filter(
+            activity=activity, account=inviter.account_id, openid__in={p[2] for p in pending})
+            .values_list("openid", "nickname"))
+        start = inviter.invites
+        applied: list[tuple[int, bool]] = []
+        for pk, counted, openid, unfollowed_at in pending:
+            nickname = names.get(openid) or _("A friend")
+            if counted:
+                inviter.invites += 1
+                _notify_assist(activity, inviter, pk, nickname, levels)
+            elif inviter.invites > 0:
+                inviter.invites -= 1
+                stamp = (unfollowed_at or timezone.now()).timestamp()
+                queue_notice(inviter, f"unfollow:{pk}:{stamp:.0f}", fill(
+                    activity.unfollow_notice, nickname=nickname, invites=inviter.invites,
+                    activity=activity.name))
+            applied.append((pk, counted))
+        with connection.cursor() as cursor:
+            # Exactly the states read above: a change made meanwhile stays unsettled
+            # (its own settle call comes after this one, behind the lock).
+            cursor.execute(
+                "UPDATE campaigns_assist AS a SET applied = v.applied FROM "  # noqa: S608
+                f"(VALUES {', '.join(['(%s::bigint, %s::boolean)'] * len(applied))}) AS v(id, applied) "
+                "WHERE a.id = v.id", [x for pair in applied for x in pair])
+            cursor.execute("UPDATE campaigns_participant SET invites = invites + %s WHERE id = %s",
+                           [inviter.invites - start, inviter_id])
+        return inviter.invites - start
+
+
+def settle_pending() -> int:
+    """Settle every inviter with unsettled assists (a process died between an event's
+    commit and its settle). Returns the number of inviters settled."""
+    inviters = list(Assist.objects.exclude(counted=F("applied")).order_by()
+                    .values_list("inviter_id", flat=True).distinct()[:10_000])
+    for inviter_id in inviters:
+        try:
+            settle(inviter_id)
+        except Exception:  # noqa: BLE001 - one inviter must not stop the others
+            log.exception("could not settle inviter %s", inviter_id)
+    return len(inviters)
+
+
+def _notify_assist(activity: Activity, inviter: Participant, assist_pk: int, nickname: str,
+                   levels: list[AwardTier]) -> None:
+    """One more assist counted: tiers reached (stock taken atomically) and the notices."""
     completed = complete_tiers(activity, inviter, levels)
     upcoming = next_tier(activity, inviter.invites, inviter.tiers_completed, levels)
     text = fill(activity.assist_notice, nickname=nickname, invites=inviter.invites,
@@ -453,7 +499,7 @@ def _after_count(activity: Activity, inviter: Participant, assist: Assist, at, *
     if upcoming is None:
         text = fill(_("{nickname} assisted you. You have invited {invites} friends and completed "
                       "every task."), nickname=nickname, invites=inviter.invites)
-    queue_notice(inviter, f"assist:{assist.pk}:{inviter.invites}", text)
+    queue_notice(inviter, f"assist:{assist_pk}:{inviter.invites}", text)
     for tier, got in completed:
         if got:
             claim = _("Open this link to claim it: %(url)s") % {
@@ -497,13 +543,14 @@ def _set_fan_source(account: OfficialAccount, openid: str, activity: Activity) -
 
 
 def record_unfollow(account: OfficialAccount, openid: str, at=None) -> int:
-    """The fan unfollowed: their participations are marked; with 取关扣除 the inviter's
-    count drops and they are told. Returns the number of counts deducted."""
+    """The fan unfollowed: their participations are marked; with 取关扣除 the assist stops
+    counting, and settling (after commit) lowers the inviter's count and tells them.
+    Returns the number of assists that stopped counting."""
     at = at or timezone.now()
     Participant.objects.filter(account=account, openid=openid, following=True).update(following=False)
     deducted = 0
     assists = Assist.objects.filter(account=account, fan_openid=openid, unfollowed_at__isnull=True,
-                                    activity__team_id=account.team_id).select_related("activity")
+                                    activity__team_id=account.team_id).select_related("activity", "inviter")
     for assist in assists:
         activity = assist.activity
         deduct = activity.deduct_on_unfollow and assist.counted and activity.is_running(at)
@@ -511,15 +558,10 @@ def record_unfollow(account: OfficialAccount, openid: str, at=None) -> int:
             unfollowed_at=at, counted=False if deduct else assist.counted)
         if not changed:
             continue
-        inviter = Participant.objects.get(pk=assist.inviter_id)
         if deduct:
-            inviter = _add_invite(inviter, -1)
             deducted += 1
-            fan = Participant.objects.filter(activity=activity, account=account, openid=openid).first()
-            queue_notice(inviter, f"unfollow:{assist.pk}:{at.timestamp():.0f}", fill(
-                activity.unfollow_notice, nickname=(fan.nickname if fan and fan.nickname else _("A friend")),
-                invites=inviter.invites, activity=activity.name))
-        _check_fraud(activity, inviter, at)
+            settle_after_commit(assist.inviter_id)
+        _check_fraud(activity, assist.inviter, at)
     return deducted
 
 

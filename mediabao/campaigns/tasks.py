@@ -39,3 +39,11 @@ def send_text(account_id: int, openid: str, text: str) -> bool:
     from mediabao.campaigns import delivery
 
     return delivery.send_text(account_id, openid, text)
+
+
+@shared_task(name="mediabao.campaigns.settle_pending")
+def settle_pending() -> int:
+    """Inviters' counts whose settle after an event was lost with its process."""
+    from mediabao.campaigns import services
+
+    return services.settle_pending()

@@ -42,6 +42,22 @@ def _clean_cache(request):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _settle_assists_at_once(request, monkeypatch):
+    """Tests inside a rolled-back transaction never commit, so the assist settling that
+    runs after commit (``campaigns.services.settle_after_commit``) runs at once instead,
+    as ``captureOnCommitCallbacks(execute=True)`` would; transactional tests keep the
+    real after-commit behaviour."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or marker.kwargs.get("transaction") or (marker.args and marker.args[0]):
+        yield
+        return
+    from mediabao.campaigns import services as campaigns
+
+    monkeypatch.setattr(campaigns, "settle_after_commit", campaigns.settle)
+    yield
+
+
 @pytest.fixture
 def make_user(db):
     def _make(username: str | None = None, team_name: str | None = None) -> User:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from django.db import transaction
+
 from mediabao.campaigns import services as campaigns
 from mediabao.campaigns.models import Activity, Participant, RewardClaim
 from mediabao.channels.models import Channel, ChannelFollow
@@ -54,13 +56,15 @@ def build(*, acct: OfficialAccount, acct2: OfficialAccount, other_acct: Official
     seed = campaigns.join(activity, acct, "seedA", nickname="阿甲", now=sh(2026, 3, 1, 9))
     Participant.objects.filter(pk=seed.pk).update(created_at=sh(2026, 3, 1, 9))
     for openid, at in (("fanB", sh(2026, 3, 2, 0, 30)), ("fanC", sh(2026, 3, 2, 7, 59))):
-        fans.record_subscribe(acct, openid, at)
-        assert campaigns.record_assist(acct, openid, seed.scene, new_fan=True, at=at).counted
+        with transaction.atomic():  # one event, as the gateway calls it (settled after commit)
+            fans.record_subscribe(acct, openid, at)
+            assert campaigns.record_assist(acct, openid, seed.scene, new_fan=True, at=at).counted
     # the claim is stamped with the wall clock: put it at the moment of the second assist
     assert RewardClaim.objects.filter(participant=seed).update(created_at=sh(2026, 3, 2, 7, 59)) == 1
     campaigns.join(activity, acct, "fanB", nickname="阿乙", now=sh(2026, 3, 3, 10))
     fans.record_unsubscribe(acct, "fanC", sh(2026, 3, 3, 11))
-    campaigns.record_unfollow(acct, "fanC", sh(2026, 3, 3, 11))
+    with transaction.atomic():
+        campaigns.record_unfollow(acct, "fanC", sh(2026, 3, 3, 11))
 
     # a second activity of the team: one seed joins on 03-02
     other = make_activity(name="夏季裂变", keyword="夏季", start=sh(2026, 2, 1), end=sh(2026, 4, 1))

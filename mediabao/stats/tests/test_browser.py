@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.db import connections, transaction
+from django.db import connections
 
 from mediabao.stats.tests.scenario import build
 from mediabao.testing.browser import console_page
@@ -23,8 +23,7 @@ def live(live_server):
 
 
 def test_statistics_page_in_chromium(live, owner, acct, acct2, other_acct, make_activity):
-    with transaction.atomic():  # as the gateway calls the services
-        world = build(acct=acct, acct2=acct2, other_acct=other_acct, make_activity=make_activity)
+    world = build(acct=acct, acct2=acct2, other_acct=other_acct, make_activity=make_activity)
     url = live.url
     shots = os.environ.get("STATS_SCREENSHOTS")  # a folder, to look at the page
     problems: list[str] = []
