@@ -48,10 +48,10 @@ class Bench:
 BENCHES: dict[str, Bench] = {
     "wxsim": Bench("bench.bench_wxsim", {"sends": 5_000, "fans": 100_000, "pages": 10}, 60, 900),
     "posters": Bench("bench.bench_posters", {"count": 40, "max_seconds": 20.0}, 60, 900),
-    "gateway": Bench("bench.bench_gateway", {"events": 1_500, "followers": 50_000}, 150, 3600),
-    "messaging": Bench("bench.bench_messaging", {"recipients": 5_000, "sequential": 200}, 120, 2400),
-    "campaigns": Bench("bench.bench_campaigns", {"assists": 600, "baseline": 200}, 120, 4200),
-    "console": Bench("bench.bench_console", {"fans": 100_000, "repeats": 5}, 150, 3600),
+    "gateway": Bench("bench.bench_gateway", {"events": 1_000, "followers": 30_000}, 240, 3600),
+    "messaging": Bench("bench.bench_messaging", {"recipients": 5_000, "sequential": 200}, 180, 2400),
+    "campaigns": Bench("bench.bench_campaigns", {"assists": 600, "baseline": 200}, 180, 4200),
+    "console": Bench("bench.bench_console", {"fans": 100_000, "repeats": 5}, 180, 3600),
 }
 
 

@@ -14,6 +14,7 @@ import pytest
 from django.db import connections
 from django.test import Client
 
+from mediabao.audit.models import AuditEntry
 from mediabao.wechat import component
 from mediabao.wechat.client import WeChatClient
 from mediabao.wechat.models import OfficialAccount
@@ -77,6 +78,8 @@ def test_authorize_an_account_through_the_component(platform, sim, owner, team_a
     assert WeChatClient(account).get("cgi-bin/user/get")["total"] == 3
     page = console.get(landing).content.decode()
     assert "授权测试号" in page
+    authorized = AuditEntry.objects.for_team(team_a).filter(action="account.authorized")
+    assert [(e.actor, e.target_label) for e in authorized] == [(owner, "授权测试号")]
 
 
 def test_unauthorized_push_disconnects_the_account(platform, sim, owner):
@@ -87,6 +90,8 @@ def test_unauthorized_push_disconnects_the_account(platform, sim, owner):
     sim.unauthorize_component(platform["component_appid"], mp["appid"])
     account = OfficialAccount.objects.get(appid=mp["appid"])
     assert account.state == "disconnected"
+    revoked = AuditEntry.objects.for_team(account.team).get(action="account.disconnected")
+    assert revoked.actor is None and revoked.target_id == str(account.pk)  # WeChat's push: no operator
 
 
 def test_reauthorization_invalidates_the_old_refresh_token_and_61023_flags_it(platform, sim, owner):

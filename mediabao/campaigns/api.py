@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.http import QueryDict
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -42,6 +43,46 @@ class ActivitySerializer(serializers.ModelSerializer):
 
     def get_state(self, obj: Activity) -> str:
         return obj.state()
+
+
+_TIME = "YYYY-MM-DD HH:MM[:SS] (Asia/Shanghai)"
+
+
+class TierInputSerializer(serializers.Serializer):
+    invites_needed = serializers.IntegerField(min_value=1, max_value=100000)
+    prize = serializers.CharField(max_length=100)
+    stock = serializers.IntegerField(min_value=0, max_value=10_000_000, required=False, allow_null=True,
+                                     help_text="Empty: unlimited")
+
+
+class ActivityInputSerializer(serializers.Serializer):
+    """Schema only: the console's form does the validating; fields left out keep their
+    current value (update). ``poster_background`` is a multipart upload (required on create)."""
+
+    name = serializers.CharField(max_length=100)
+    start_time = serializers.CharField(help_text=_TIME)
+    end_time = serializers.CharField(help_text=_TIME)
+    accounts = serializers.ListField(child=serializers.IntegerField(), help_text="Official account ids")
+    join_keyword = serializers.CharField(max_length=30)
+    rules = serializers.CharField(max_length=1500, required=False)
+    protection = serializers.BooleanField(required=False)
+    deduct_on_unfollow = serializers.BooleanField(required=False)
+    assist_notice = serializers.CharField(max_length=300, required=False)
+    tier_notice = serializers.CharField(max_length=300, required=False)
+    unfollow_notice = serializers.CharField(max_length=300, required=False)
+    out_of_stock_notice = serializers.CharField(max_length=300, required=False)
+    welcome_text = serializers.CharField(max_length=300, required=False)
+    fraud_max_per_minute = serializers.IntegerField(min_value=0, required=False)
+    fraud_unfollow_percent = serializers.IntegerField(min_value=0, max_value=100, required=False)
+    fraud_unfollow_minutes = serializers.IntegerField(min_value=0, required=False)
+    fraud_action = serializers.ChoiceField(choices=Activity.FraudAction.choices, required=False)
+    tiers = TierInputSerializer(many=True, required=False, help_text="At most 3, level 1 first")
+    layout = serializers.DictField(required=False, help_text="Poster layout: avatar_x, avatar_y, …")
+    poster_background = serializers.ImageField(required=False)
+
+
+ACTIVITY_BODY = extend_schema(request={"application/json": ActivityInputSerializer,
+                                       "multipart/form-data": ActivityInputSerializer})
 
 
 class ParticipantSerializer(serializers.ModelSerializer):
@@ -134,10 +175,16 @@ class ActivityViewSet(TeamScopedMixin, viewsets.ModelViewSet):
         return Response(ActivitySerializer(self.get_queryset().get(pk=activity.pk),
                                            context=self.get_serializer_context()).data, status=status)
 
+    @ACTIVITY_BODY
     def create(self, request, *args, **kwargs):
         return self._save(request, None, 201)
 
+    @ACTIVITY_BODY
     def update(self, request, *args, **kwargs):
+        return self._save(request, self.get_object(), 200)
+
+    @ACTIVITY_BODY
+    def partial_update(self, request, *args, **kwargs):
         return self._save(request, self.get_object(), 200)
 
     def perform_destroy(self, instance):

@@ -43,7 +43,7 @@ class FanSyncSerializer(serializers.ModelSerializer):
 
 
 FILTER_PARAMS = [
-    OpenApiParameter("q", str, description="nickname, remark or exact OpenID"),
+    OpenApiParameter("q", str, description="start of the nickname or remark, or an exact OpenID"),
     OpenApiParameter("account", int), OpenApiParameter("following", int, enum=[0, 1]),
     OpenApiParameter("in_window", int, enum=[0, 1]), OpenApiParameter("tag", int),
     OpenApiParameter("source", str, enum=[c for c, _ in Fan.Source.choices]),

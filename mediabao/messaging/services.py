@@ -218,6 +218,7 @@ def retry_failed(job: SendJob, user) -> SendJob | None:
         name=(_("Retry of %(name)s") % {"name": job}) [:100], message=job.message,
         fallback=job.fallback, audience={"type": "openids", "openids": [], "retry_of": job.pk},
         source_job=job)
+    audit.record(job.team, "job.created", new, actor=user, details={"retry_of": job.pk})
     audiences.materialize_list(new, openids)
     with transaction.atomic():
         SendJob.objects.filter(pk=new.pk).update(state=SendJob.State.RUNNING,

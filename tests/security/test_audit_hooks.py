@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from mediabao.accounts import services as accounts
 from mediabao.audit.models import AuditEntry
-from mediabao.messaging.models import SendJob
+from mediabao.messaging.models import Recipient, SendJob
 from mediabao.wechat import component
 from mediabao.wechat.models import OfficialAccount
 from tests.security.test_permissions import BODIES, JOB, Ctx
@@ -34,6 +34,8 @@ def test_api_actions_are_recorded(world, api, sim):
     assert api.post(f"{job}/resume/").status_code == 200
     assert api.post(f"{job}/pause/").status_code == 200
     assert api.post(f"{job}/cancel/").status_code == 200
+    Recipient.objects.create(job_id=ids["message-job"], openid="o-failed", state=Recipient.State.FAILED)
+    assert api.post(f"{job}/retry/").status_code == 201
     draft = {"account": ids["account"], "name": "周报", **JOB, "draft": True}
     assert api.post("/api/v1/message-jobs/", draft, format="json").status_code == 201
     channel = api.post("/api/v1/channels/", {"account": ids["account"], "name": "地铁广告"}, format="json")
@@ -51,6 +53,7 @@ def test_api_actions_are_recorded(world, api, sim):
     assert api.post("/api/v1/accounts/", body, format=fmt).status_code == 201
     assert _log(world, since) == [
         ("job.resumed", "甲群发"), ("job.paused", "甲群发"), ("job.cancelled", "甲群发"),
+        ("job.created", "甲群发（重试）"),
         ("job.created", "周报"),
         ("channel.created", "地铁广告"), ("channel.archived", "地铁广告"), ("channel.restored", "地铁广告"),
         ("activity.created", "新活动"), ("activity.changed", "夏季裂变"), ("activity.deleted", "新活动"),
