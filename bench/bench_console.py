@@ -176,8 +176,8 @@ def load(n_fans: int) -> dict:
         with connection.cursor() as cur:
             cur.execute(
                 f"INSERT INTO {Assist._meta.db_table} (team_id, activity_id, inviter_id, account_id, "
-                f"fan_openid, created_at, counted) SELECT p.team_id, p.activity_id, p.inviter_id, "
-                f"p.account_id, p.openid, p.created_at, true FROM {Participant._meta.db_table} p "
+                f"fan_openid, created_at, counted, applied) SELECT p.team_id, p.activity_id, p.inviter_id, "
+                f"p.account_id, p.openid, p.created_at, true, true FROM {Participant._meta.db_table} p "
                 f"JOIN {Participant._meta.db_table} i "
                 f"ON i.id = p.inviter_id AND i.activity_id = p.activity_id "
                 f"WHERE p.team_id = %s", [t])

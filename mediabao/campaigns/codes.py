@@ -218,9 +218,10 @@ class PoolRow:
         return self.total > 0 and self.free == 0
 
 
-def pools(activity: Activity) -> list[PoolRow]:
-    """Per tier: codes imported, codes free, claims waiting for a code (three grouped queries)."""
-    tiers = list(activity.tiers.order_by("level"))
+def pools(activity: Activity, tiers: list | None = None) -> list[PoolRow]:
+    """Per tier: codes imported, codes free, claims waiting for a code (grouped queries;
+    ``tiers``, the activity's tiers by level, when the caller has them already)."""
+    tiers = list(activity.tiers.order_by("level")) if tiers is None else tiers
     counts = {row["tier_id"]: row for row in RewardCode.objects.filter(tier__activity=activity)
               .values("tier_id").annotate(total=Count("id"), free=Count("id", filter=Q(claim__isnull=True)))}
     pool_tiers = [t.pk for t in tiers if t.pk in counts]

@@ -344,10 +344,10 @@ class CodeImportForm(BootstrapMixin, forms.Form):
     file = forms.FileField(label=_("Or a file"), required=False,
                            help_text=_("Text or CSV, UTF-8 or GB18030, at most 2 MB."))
 
-    def __init__(self, *args, activity: Activity, **kwargs) -> None:
+    def __init__(self, *args, activity: Activity, tiers: list | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.activity = activity
-        tiers = activity.tiers.order_by("level")
+        tiers = tiers if tiers is not None else activity.tiers.order_by("level")
         self.fields["tier"].choices = [(t.pk, f"{t.level} · {t.prize}") for t in tiers]
         self.fields["text"].widget.attrs["placeholder"] = "ABCD-1234\nEFGH-5678"
 

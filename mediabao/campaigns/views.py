@@ -104,24 +104,25 @@ def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
                                      unfollowed=Count("id", filter=Q(unfollowed_at__isnull=False))),
         "notices": Notice.objects.filter(participant__activity=activity).count(),
     }
+    levels = services.tiers(activity)
     return render(request, "campaigns/activity_detail.html", {
-        "activity": activity, "tiers": services.tiers(activity), "stats": stats,
+        "activity": activity, "tiers": levels, "stats": stats,
         "leaders": services.leaderboard(activity, 20), "accounts": activity.accounts.all(),
         "claims": RewardClaim.objects.filter(tier__activity=activity)
                   .select_related("tier", "participant").order_by("shipped", "-created_at")[:200],
         "daily": campaign_stats.daily(activity), "levels": campaign_stats.levels(activity),
-        **_tools_context(activity),
+        **_tools_context(activity, levels),
     })
 
 
-def _tools_context(activity: Activity) -> dict:
+def _tools_context(activity: Activity, levels: list) -> dict:
     """Code pools (import form, waiting claims) and whether a rehearsal can run."""
     from mediabao.campaigns import codes, rehearsal
     from mediabao.campaigns.forms import CodeImportForm
 
-    pools = codes.pools(activity)
+    pools = codes.pools(activity, levels)
     return {"pools": pools, "pool_tiers": {p.tier.pk for p in pools if p.total},
-            "code_form": CodeImportForm(activity=activity), "sandbox": rehearsal.available()}
+            "code_form": CodeImportForm(activity=activity, tiers=levels), "sandbox": rehearsal.available()}
 
 
 @login_required

@@ -25,19 +25,11 @@ def loaded(db, client):
     return ids
 
 
-#: Pages over the goal when this test was written (2026-11-22), for their owners to bring
-#: under it: the activity page's code-pool panel (tiers read three times).
-OVER_GOAL = {
-    "activities: detail": "22 queries: services.tiers, the code pools and their tiers read separately",
-}
-
-
 def _pages():
     names = [name for name, _url in pages({"account": 0, "channel": 0, "activity": 0, "participant": 0,
                                            "job": 0, "fan_openid": "", "job_openid": ""},
                                           timezone.localdate())]
-    return [pytest.param(n, marks=pytest.mark.xfail(reason=OVER_GOAL[n], strict=False))
-            if n in OVER_GOAL else n for n in names]
+    return names
 
 
 @pytest.mark.parametrize("name", _pages())
