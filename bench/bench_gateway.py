@@ -376,8 +376,11 @@ def bench_callbacks(base: str, quick: bool, concurrency: int, web_pid: int,
          f"{cb.rate:,.0f} deliveries/s; p50 {cb.p(50):.0f} ms, p99 {cb.p(99):.0f} ms; "
          f"web CPU {web_cpu:.2f} cores", f"{ratio:.2f}x of ceiling",
          "PASS" if ratio >= 0.5 else "FAIL"),
-        (f"callback p99 at saturation ({concurrency} in flight)", "< 200 ms",
-         f"{cb.p(99):.0f} ms", f"{200 / cb.p(99):.2f}x", "PASS" if cb.p(99) < 200 else "FAIL"),
+        # In a closed loop latency is queueing by construction (Little's law: in flight /
+        # rate), so this row describes saturation; the goal applies at a sustained rate.
+        (f"callback p99 at saturation ({concurrency} in flight; ≈ in flight / rate)", "-",
+         f"{cb.p(99):.0f} ms (in flight / rate = {concurrency / cb.rate * 1000 if cb.rate else 0:.0f} ms)",
+         "-", "-"),
         (f"callback p99, open loop offered {paced_rate:,.0f}/s (70% of saturation, at least 50/s; "
          f"{paced.sent:,} deliveries)", "< 200 ms",
          f"p50 {paced.p(50):.0f} ms, p99 {paced.p(99):.0f} ms; achieved {paced.rate:,.0f}/s",
