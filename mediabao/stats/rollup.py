@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 SETTLE_DAYS = 62
 #: The most days one team is caught up by in one run of the minute task.
 CATCH_UP_CHUNK = 31
-#: Days at the end of any range that readers always count live (yesterday and today).
-LIVE_DAYS = 2
+#: Days at the end of any range that readers always count live (today: the minute task
+#: rolls yesterday and today up again while they change, so yesterday is current too).
+LIVE_DAYS = 1
 
 _FIGURES = ("new_fans", "unfollows", "joined", "assists", "assist_unfollows", "tiers")
 

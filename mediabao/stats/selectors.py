@@ -111,7 +111,7 @@ def _per_day(queryset: QuerySet, column: str, lo: datetime, hi: datetime) -> lis
     """``(day, count)`` of the rows whose ``column`` falls in ``[lo, hi)``: one GROUP BY."""
     return list(queryset.filter(**{f"{column}__gte": lo, f"{column}__lt": hi})
                 .annotate(day=TruncDate(column, tzinfo=TZ)).values("day")
-                .annotate(n=Count("id")).order_by().values_list("day", "n"))
+                .annotate(n=Count("*")).order_by().values_list("day", "n"))  # COUNT(*): index-only
 
 
 def fans_queryset(team, account: OfficialAccount | None = None,
