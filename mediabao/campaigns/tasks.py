@@ -33,7 +33,8 @@ def send_join_card(activity_id: int, account_id: int, openid: str) -> bool:
     return delivery.send_join_card(activity_id, account_id, openid)
 
 
-@shared_task(name="mediabao.campaigns.send_poster_image", acks_late=True)
+@shared_task(name="mediabao.campaigns.send_poster_image", acks_late=True, autoretry_for=TRANSIENT,
+             retry_backoff=1, retry_backoff_max=30, retry_jitter=False, max_retries=8)
 def send_poster_image(participant_id: int) -> bool:
     """The poster as an image message, when the fan's customer-service quota allows."""
     from mediabao.campaigns import delivery
