@@ -65,12 +65,21 @@ def send_poster_image(participant_id: int) -> bool:
                                            sent_at=timezone.now())
         except IntegrityError:
             return False
-        media_id = upload_temporary_image(participant.account, path.read_bytes(), "poster.jpg", "image/jpeg")
+        try:
+            media_id = upload_temporary_image(participant.account, path.read_bytes(), "poster.jpg",
+                                              "image/jpeg")
+            sent = _custom(participant.account, {"touser": participant.openid, "msgtype": "image",
+                                                 "image": {"media_id": media_id}})
+        except WeChatError:
+            raise
+        except Exception:
+            # Redis or PostgreSQL unreachable before WeChat got the image (e.g. while the token
+            # is read): give the claim back so that the task's retry sends the poster.
+            Notice.objects.filter(pk=notice.pk, channel="").delete()
+            raise
     except WeChatError as exc:
         log.info("poster image for participant %s not sent: %s", participant_id, exc)
         return False
-    sent = _custom(participant.account, {"touser": participant.openid, "msgtype": "image",
-                                         "image": {"media_id": media_id}})
     Notice.objects.filter(pk=notice.pk).update(channel="custom" if sent else "")
     return sent
 

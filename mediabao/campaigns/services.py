@@ -622,7 +622,14 @@ def deliver_notice(notice_id: int) -> str:
         return ""
     notice = Notice.objects.select_related("participant__account").get(pk=notice_id)
     participant = notice.participant
-    channel = send_notice(participant.account, participant.openid, notice.text)
+    try:
+        channel = send_notice(participant.account, participant.openid, notice.text)
+    except Exception:
+        # send_notice turns every WeChat answer into a channel, so an exception here (Redis
+        # or PostgreSQL unreachable, e.g. while the access token is read) means nothing was
+        # delivered: give the claim back so that the task's retry sends the notice.
+        Notice.objects.filter(pk=notice_id, channel="").update(sent_at=None)
+        raise
     Notice.objects.filter(pk=notice_id).update(channel=channel)
     return channel
 

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="mediabao.campaigns.send_notice", acks_late=True)
+# Redis or PostgreSQL briefly unreachable (a restart): retried, the notice is still unsent.
+TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError,
+             InterfaceError)
+
+
+@shared_task(name="mediabao.campaigns.send_notice", acks_late=True, autoretry_for=TRANSIENT,
+             retry_backoff=1, retry_backoff_max=30, retry_jitter=False, max_retries=8)
 def send_notice(notice_id: int) -> str:
     """One notice to a participant (customer-service, template fallback); once only."""
     from mediabao.campaigns import services
@@ -25,7 +33,8 @@ def send_join_card(activity_id: int, account_id: int, openid: str) -> bool:
     return delivery.send_join_card(activity_id, account_id, openid)
 
 
-@shared_task(name="mediabao.campaigns.send_poster_image", acks_late=True)
+@shared_task(name="mediabao.campaigns.send_poster_image", acks_late=True, autoretry_for=TRANSIENT,
+             retry_backoff=1, retry_backoff_max=30, retry_jitter=False, max_retries=8)
 def send_poster_image(participant_id: int) -> bool:
     """The poster as an image message, when the fan's customer-service quota allows."""
     from mediabao.campaigns import delivery
