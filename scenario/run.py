@@ -630,7 +630,7 @@ class Scenario:
                                              sent_at__isnull=True).exists() and self.queue_length() == 0
 
         with contextlib.suppress(Failed):
-            wait_until("notices sent and the queue empty", quiet, self.remaining(600), 1.0)
+            wait_until("notices sent and the queue empty", quiet, self.remaining(180), 1.0)
         time.sleep(3)
         self.report.timings["campaign"] = time.monotonic() - t0
         stats = status["stats"]
@@ -646,8 +646,12 @@ class Scenario:
         self.report.check(step, "crowd fans followed by a code (wxsim)", stats["joined"], len(crowd_fans))
         self.report.check(step, "participants invited by a poster (wxsim: poster fans)", len(assisted),
                           participants.filter(inviter__isnull=False).count())
-        self.report.check(step, "participants joined through the card (fans who opened it)", opener.opened,
-                          participants.filter(joined=True).count())
+        joined_n = participants.filter(joined=True).count()
+        # an open that timed out on the fan's side may still have reached the platform
+        self.report.check(step, "participants joined through the card (fans who opened it)",
+                          f"{opener.opened}..{opener.opened + opener.errors}",
+                          f"{opener.opened}..{opener.opened + opener.errors}"
+                          if opener.opened <= joined_n <= opener.opened + opener.errors else joined_n)
         following = {f["openid"] for f in crowd_fans if f["following"]}
         self.report.check(step, "participants marked following (wxsim)", len(following),
                           participants.filter(following=True).count())
@@ -674,18 +678,23 @@ class Scenario:
                           len(joined & following), posters.get(1, 0))
         self.report.check(step, "fans with two posters or more (wxsim inbox)", 0,
                           sum(v for k, v in posters.items() if k > 1))
-        # notices: each recorded once and received once
-        notices = list(Notice.objects.filter(participant__activity_id=self.activity_id)
-                       .select_related("participant"))
+        # notices (text ones; "poster:" rows record poster images, checked above): each recorded
+        # once; every one to a fan who still follows (wxsim) received exactly once
+        notices = [n for n in Notice.objects.filter(participant__activity_id=self.activity_id)
+                   .select_related("participant") if not n.key.startswith("poster:")]
         inbox_of = {f["openid"]: f.get("inbox", []) for f in crowd_fans}
-        undelivered = sum(1 for n in notices if not n.sent_at or not n.channel)
+        to_followers = [n for n in notices if n.participant.openid in following]
+        gone = [n for n in notices if n.participant.openid not in following]
+        log(f"notices to fans who unfollowed later: {len(gone):,} ({sum(1 for n in gone if not n.channel):,} "
+            "refused by WeChat after the unfollow; not checked)")
+        undelivered = sum(1 for n in to_followers if not n.sent_at or not n.channel)
         # Per fan, each custom notice text as often as it was recorded (an inviter can get the
         # same text twice, e.g. "invited 3" again after an unfollow and a new assist).
         sent_texts: dict[str, Counter] = {}
-        for n in notices:
+        for n in to_followers:
             if n.channel == "custom":
                 sent_texts.setdefault(n.participant.openid, Counter())[n.text] += 1
-        received_ok = sum(1 for n in notices if n.channel == "template")
+        received_ok = 0
         extra = 0
         for openid, texts in sent_texts.items():
             got = Counter(_text_of(m) for m in inbox_of.get(openid, [])
@@ -693,14 +702,15 @@ class Scenario:
             for text, k in texts.items():
                 received_ok += k if got.get(text, 0) == k else 0
                 extra += max(0, got.get(text, 0) - k)
-        expected_template = sum(1 for n in notices if n.channel == "template")
+        expected_template = sum(1 for n in to_followers if n.channel == "template")
         got_template = sum(sum(1 for m in inbox_of.get(o, []) if m.get("channel") == "template")
-                           for o in {n.participant.openid for n in notices})
-        self.report.check(step, "notices recorded but not delivered", 0, undelivered)
-        self.report.check(step, "notices received exactly once (wxsim inbox)", len(notices), received_ok)
+                           for o in {n.participant.openid for n in to_followers})
+        self.report.check(step, "notices to followers recorded but not delivered", 0, undelivered)
+        self.report.check(step, "custom notices to followers received exactly once (wxsim inbox)",
+                          sum(sum(t.values()) for t in sent_texts.values()), received_ok)
         self.report.check(step, "notices received more often than sent (wxsim inbox)", 0, extra)
-        self.report.check(step, "notices sent by template = templates received (wxsim)", expected_template,
-                          got_template)
+        self.report.check(step, "template notices to followers = templates they received (wxsim)",
+                          expected_template, got_template)
         events = Event.objects.filter(account_id=self.account_id, event="subscribe",
                                       event_key__startswith=f"qrscene_{prefix}")
         self.report.check(step, "stored poster subscribe events (once each)", len(assisted), events.count())
