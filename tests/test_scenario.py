@@ -4,8 +4,9 @@ Real processes in services mode (own PostgreSQL and Redis, wxsim, 2 gunicorn beh
 round-robin proxy, 2 Celery workers, beat), 2,000 fans, a 1,000-recipient template job
 with a worker ``kill -9`` and a PostgreSQL restart, a 200-fan crowd with a Redis restart,
 every figure checked against wxsim's ground truth. It takes a few minutes on 2 cores, so
-it runs only when asked: ``MEDIABAO_SCENARIO=1`` (see README.md). Without it the test is
-reported as skipped, never as passed.
+it runs only when asked: ``MEDIABAO_SCENARIO=1`` (see README.md). Without it the root
+conftest leaves this module out of the collection, so a default run neither runs it nor
+lists it as skipped.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from mediabao.embedded import free_port
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.timeout(1500),
-    pytest.mark.skipif(os.environ.get("MEDIABAO_SCENARIO") != "1",
-                       reason="the deployment scenario runs on request: MEDIABAO_SCENARIO=1"),
 ]
 ROOT = Path(__file__).resolve().parents[1]
 
