@@ -83,6 +83,7 @@ CELERY_BEAT_SCHEDULE = {
                             "schedule": crontab(hour=3, minute=50)},
     # Assists whose settle was lost with a process (normally settled right after commit).
     "campaigns-settle-pending": {"task": "mediabao.campaigns.settle_pending", "schedule": 60.0},
+    "campaigns-resend-notices": {"task": "mediabao.campaigns.resend_unsent_notices", "schedule": 60.0},
 }
 
 # --- Apps --------------------------------------------------------------------------

@@ -275,3 +275,5 @@ class Notice(TeamOwned):
         constraints = [
             models.UniqueConstraint(fields=["participant", "key"], name="uniq_notice_key"),
         ]
+        indexes = [models.Index(fields=["created_at"], name="notice_unsent",
+                                condition=models.Q(sent_at__isnull=True))]

@@ -69,7 +69,8 @@ def oauth_callback(request: HttpRequest, activity_id: int) -> HttpResponse:
                         status=503)
     from django.db import transaction
 
-    transaction.on_commit(lambda: tasks.send_poster_image.delay(participant.pk))
+    if participant.following:  # WeChat refuses messages to a fan who does not follow (43004)
+        transaction.on_commit(lambda: tasks.send_poster_image.delay(participant.pk), robust=True)
     response = redirect("campaigns_public:h5", token=services.h5_token(participant))
     response.set_signed_cookie(services.owner_cookie_name(participant), participant.openid,
                                salt=services.OWNER_COOKIE_SALT, max_age=services.OWNER_COOKIE_AGE,

@@ -195,8 +195,12 @@ def join(activity: Activity, account: OfficialAccount, openid: str, *, nickname:
         raise CampaignError(_("This activity is not available on this account."))
     if not activity.is_running(now):
         raise CampaignError(_("This activity is not running."))
+    from mediabao.fans.models import Fan
+
+    # A fan can open the link from their chat history after unfollowing: not following.
+    follows = Fan.objects.filter(account=account, openid=openid, subscribed=True).exists()
     with transaction.atomic():
-        participant = _participant_for(activity, account, openid)
+        participant = _participant_for(activity, account, openid, following=follows)
         if participant.blacklisted:
             raise CampaignError(_("Sorry, you cannot take part in this activity."))
         participant.nickname = (nickname or participant.nickname)[:100]
@@ -609,8 +613,29 @@ def queue_notice(participant: Participant, key: str, text: str) -> Notice | None
     notice = Notice(team_id=participant.team_id, participant=participant, key=key[:80], text=text[:600])
     if not insert_or_skip(notice, ("participant_id", "key")):
         return None
-    transaction.on_commit(lambda: tasks.send_notice.delay(notice.pk))
+    # robust: a broker outage must not turn the committed event into a 500; the notice
+    # row waits, and resend_unsent_notices queues it again.
+    transaction.on_commit(lambda: tasks.send_notice.delay(notice.pk), robust=True)
     return notice
+
+
+#: A notice not sent this long after it was recorded is queued again (its task was lost).
+NOTICE_RESEND_AFTER = timedelta(minutes=2)
+
+
+def resend_unsent_notices(now=None) -> int:
+    """Queue every notice whose send task never ran (the broker was unreachable when the
+    event committed, or the task was lost); delivery claims each notice once, so a notice
+    queued twice is still sent once. Returns how many were queued."""
+    from mediabao.campaigns import tasks
+
+    now = now or timezone.now()
+    ids = list(Notice.objects.filter(sent_at__isnull=True, created_at__lt=now - NOTICE_RESEND_AFTER,
+                                     created_at__gt=now - timedelta(days=2))
+               .exclude(key__startswith="poster:").order_by("pk").values_list("pk", flat=True)[:5000])
+    for notice_id in ids:
+        tasks.send_notice.delay(notice_id)
+    return len(ids)
 
 
 def deliver_notice(notice_id: int) -> str:

@@ -56,3 +56,11 @@ def settle_pending() -> int:
     from mediabao.campaigns import services
 
     return services.settle_pending()
+
+
+@shared_task(name="mediabao.campaigns.resend_unsent_notices")
+def resend_unsent_notices() -> int:
+    """Notices whose send task was never queued or was lost."""
+    from mediabao.campaigns import services
+
+    return services.resend_unsent_notices()

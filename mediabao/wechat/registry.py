@@ -53,7 +53,8 @@ class EventContext:
 
     def defer(self, task: Any, *args: Any, **kwargs: Any) -> None:
         """Queue a Celery task after the event is committed (never lose, never run early)."""
-        transaction.on_commit(lambda: task.delay(*args, **kwargs))
+        # robust: a broker outage after the commit is logged, never a 500 for WeChat to retry.
+        transaction.on_commit(lambda: task.delay(*args, **kwargs), robust=True)
 
 
 Handler = Callable[[EventContext], "Reply | None"]

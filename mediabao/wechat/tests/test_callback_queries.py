@@ -64,3 +64,21 @@ def test_a_changed_account_is_used_at_once(client, account, settings):
     assert new.safe(subscribe_event(account, openid="oTWO")).status_code == 200
     account.delete()
     assert new.safe(subscribe_event(account, openid="oTHREE")).status_code == 404
+
+
+def test_a_broker_outage_after_commit_is_not_a_500(client, account, handlers):
+    """Deferred work that cannot be queued (the broker is down) is logged; WeChat still gets
+    ``success`` for an event that is stored, instead of a 500 and a retry."""
+
+    class Unreachable:
+        @staticmethod
+        def delay(*args, **kwargs):
+            raise ConnectionError("broker unreachable")
+
+    @handlers.on("subscribe")
+    def defer_work(ctx):
+        ctx.defer(Unreachable, ctx.openid)
+
+    response = Push(client, account).safe(subscribe_event(account, openid="oOUTAGE"))
+    assert response.status_code == 200 and response.content == b"success"
+    assert Event.objects.filter(account=account, openid="oOUTAGE").count() == 1
