@@ -99,9 +99,9 @@ def side_by_side(count: int, max_seconds: float, background: bytes, avatar: byte
                                         layout=layout)
         if kind == "png":
             data = encode_png(poster)
-        elif kind == "baseline":
+        elif kind == "baseline":  # the alternative: progressive (the kind's name is kept for the doc)
             out = io.BytesIO()
-            poster.save(out, "JPEG", quality=posters.JPEG_QUALITY, optimize=True)
+            poster.save(out, "JPEG", quality=posters.JPEG_QUALITY, progressive=True, optimize=True)
             data = out.getvalue()
         else:
             data = posters.encode_jpeg(poster)
@@ -143,9 +143,9 @@ def parallel_rate(processes: int, count: int, seconds: float, background: bytes,
 def rows_from(results: dict[str, tuple[list[float], list[int], list[float]]]) -> list[Row]:
     base_ms = statistics.median(results["jpeg"][0])
     base_kib = statistics.mean(results["jpeg"][1]) / 1024
-    labels = {"jpeg": "JPEG q85 progressive (background cached)",
-              "baseline": "JPEG q85 baseline, not progressive (background cached)",
-              "cold": "JPEG q85 progressive (background decoded each time)",
+    labels = {"jpeg": "JPEG q85 baseline, the platform's (background cached)",
+              "baseline": "JPEG q85 progressive instead (background cached)",
+              "cold": "JPEG q85 baseline (background decoded each time)",
               "png": "PNG, zlib level 6 (background cached)"}
     rows: list[Row] = []
     for kind in KINDS:
@@ -222,7 +222,7 @@ def results(quick: bool = False, write: bool = False, count: int | None = None,
         write_doc(".venv/bin/python -m bench.bench_posters" + (f" --count {count}" if count != 200 else ""),
                   rows, rate, processes, load)
     return {"rows": [
-        ("poster p50, JPEG q85 progressive (750x1334, avatar, nickname, QR)", f"<= {TARGET_P50_MS:.0f} ms",
+        ("poster p50, JPEG q85 (750x1334, avatar, nickname, QR)", f"<= {TARGET_P50_MS:.0f} ms",
          f"{jpeg[2]:.1f} ms (p95 {jpeg[3]:.1f}, CPU {jpeg[9]:.1f} ms; {jpeg[1]} posters)",
          f"{TARGET_P50_MS / jpeg[2]:.2f}x", "PASS" if jpeg[2] <= TARGET_P50_MS else "FAIL"),
         (f"posters/s with {processes} processes (JPEG)", "-", f"{rate:.0f} posters/s", "-", "-"),

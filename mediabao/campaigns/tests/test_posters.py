@@ -99,7 +99,7 @@ def _ink_bbox(image: Image.Image, background: bytes, layout: PosterLayout) -> tu
 # --- Output ----------------------------------------------------------------------------
 
 
-def test_render_poster_is_a_progressive_jpeg_the_size_of_the_background(avatar):
+def test_render_poster_is_a_baseline_jpeg_the_size_of_the_background(avatar):
     for size in ((750, 1334), (1080, 1920)):
         background = _encode(Image.new("RGB", size, (120, 160, 200)), "JPEG", quality=90)
         out = render_poster(background, avatar=avatar, nickname="小明", qr_url=URL, layout=LAYOUT)
@@ -107,7 +107,7 @@ def test_render_poster_is_a_progressive_jpeg_the_size_of_the_background(avatar):
         assert image.format == "JPEG"
         assert image.size == size
         assert image.mode == "RGB"
-        assert image.info.get("progressive") == 1
+        assert not image.info.get("progressive")  # baseline: 1.7x faster to encode
         assert len(out) < 400 * 1024
 
 
