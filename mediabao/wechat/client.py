@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 import requests
+import yarl
 from django.conf import settings
 from django.utils import timezone
 
@@ -66,7 +67,10 @@ def endpoint_name(path: str) -> str:
     return path.removeprefix("cgi-bin/")
 
 
-def decode(status: int, text: str) -> dict[str, Any]:
+_JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
+def decode(status: int, text: str | bytes) -> dict[str, Any]:
     """A WeChat answer as a dict, or the typed error it means."""
     if status >= 500:
         raise TransportError(errmsg=f"HTTP {status}")
@@ -228,6 +232,7 @@ class AsyncWeChatClient:
         self._token_lock = asyncio.Lock()
         self._counts: Counter = Counter()
         self._pending = 0
+        self._urls: dict[tuple[str, str], yarl.URL] = {}
 
     async def __aenter__(self) -> AsyncWeChatClient:
         return self
@@ -277,6 +282,18 @@ class AsyncWeChatClient:
     async def post(self, path: str, body: Any = None, **params: Any) -> dict[str, Any]:
         return await self.call("POST", path, params=params, body=body)
 
+    def _url(self, path: str, token: str, params: dict | None) -> yarl.URL:
+        """The request URL; without other parameters it is built once per path and token
+        (a bulk send makes thousands of calls with the same one)."""
+        if params:
+            return yarl.URL(api_url(path)).update_query({**params, "access_token": token})
+        url = self._urls.get((path, token))
+        if url is None:
+            if len(self._urls) > 64:
+                self._urls.clear()
+            url = self._urls[(path, token)] = yarl.URL(api_url(path)).update_query(access_token=token)
+        return url
+
     async def call(self, method: str, path: str, *, params: dict | None = None,
                    body: Any = None) -> dict[str, Any]:
         endpoint = endpoint_name(path)
@@ -289,11 +306,11 @@ class AsyncWeChatClient:
                 try:
                     try:
                         async with self.session.request(
-                            method, api_url(path), params={**(params or {}), "access_token": token},
-                            data=data, headers={"Content-Type": "application/json; charset=utf-8"},
+                            method, self._url(path, token, params), data=data, headers=_JSON_HEADERS,
                         ) as response:
-                            text = await response.text()
-                            result = decode(response.status, text)
+                            # WeChat answers UTF-8 JSON: bytes straight to json.loads, no
+                            # charset detection.
+                            result = decode(response.status, await response.read())
                     except (aiohttp.ClientError, TimeoutError) as exc:
                         raise TransportError(errmsg=f"{type(exc).__name__}: {exc}") from exc
                 except WeChatError as exc:
