@@ -48,6 +48,7 @@ class Bench:
 BENCHES: dict[str, Bench] = {
     "wxsim": Bench("bench.bench_wxsim", {"sends": 5_000, "fans": 100_000, "pages": 10}, 60, 900),
     "posters": Bench("bench.bench_posters", {"count": 40, "max_seconds": 20.0}, 60, 900),
+    "poster-cache": Bench("bench.bench_poster_cache", {"requests": 200}, 60, 600),
     "gateway": Bench("bench.bench_gateway", {"events": 1_000, "followers": 30_000}, 240, 3600),
     "messaging": Bench("bench.bench_messaging", {"recipients": 5_000, "sequential": 200}, 180, 2400),
     "campaigns": Bench("bench.bench_campaigns", {"assists": 600, "baseline": 200}, 180, 4200),
