@@ -197,8 +197,9 @@ def join(activity: Activity, account: OfficialAccount, openid: str, *, nickname:
         raise CampaignError(_("This activity is not running."))
     from mediabao.fans.models import Fan
 
-    # A fan can open the link from their chat history after unfollowing: not following.
-    follows = Fan.objects.filter(account=account, openid=openid, subscribed=True).exists()
+    # A fan can open the link from their chat history after unfollowing: the fan table says
+    # so. (No row at all: the fan's keyword message is still on its way; assume following.)
+    follows = not Fan.objects.filter(account=account, openid=openid, subscribed=False).exists()
     with transaction.atomic():
         participant = _participant_for(activity, account, openid, following=follows)
         if participant.blacklisted:

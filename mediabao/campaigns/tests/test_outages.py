@@ -21,6 +21,7 @@ def test_a_fan_who_unfollowed_joins_as_not_following(make_activity, acct):
     fans.record_subscribe(acct, "here", timezone.now())
     assert services.join(activity, acct, "left", nickname="走了").following is False
     assert services.join(activity, acct, "here", nickname="还在").following is True
+    assert services.join(activity, acct, "unknown", nickname="新来").following is True
 
 
 def test_notices_whose_task_never_ran_are_queued_again(make_activity, acct, monkeypatch):
