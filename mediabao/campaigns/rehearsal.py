@@ -126,7 +126,9 @@ class Figures:
 
 def figures(activity: Activity, since: datetime | None = None) -> Figures:
     """The activity's figures since the run started (what the live view shows)."""
-    since = since or timezone.now()
+    # Assists and the rows they create carry WeChat's CreateTime (whole seconds): an
+    # event in the run's first second is stamped before a start time with microseconds.
+    since = (since or timezone.now()).replace(microsecond=0)
     people = Participant.objects.filter(activity=activity, created_at__gte=since)
     counts = people.aggregate(n=Count("id"), joined=Count("id", filter=Q(joined=True)))
     assists = Assist.objects.filter(activity=activity, created_at__gte=since)
