@@ -56,6 +56,7 @@ import aiohttp
 import psutil
 import requests
 
+from bench import _stats
 from bench._procs import Procs
 from mediabao import embedded
 from mediabao.wechat.crypto import MessageCrypto, signature
@@ -77,10 +78,7 @@ def log(msg: str) -> None:
 
 
 def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return _stats.pct(values, p) if values else float("nan")
 
 
 # --- events ---------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from bench._stats import pct
 from mediabao import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,10 +44,6 @@ Row = tuple[str, str, str, str, str]
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S', time.gmtime())}Z] {msg}", flush=True)
 
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 def mediabao_cmd() -> list[str]:

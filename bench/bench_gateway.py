@@ -50,6 +50,7 @@ import psutil
 import requests
 
 from bench._procs import Procs, tree_rss
+from bench._stats import pct
 from mediabao import embedded
 from mediabao.wechat.crypto import MessageCrypto, signature
 from wxsim.testing import SubprocessSim
@@ -156,10 +157,6 @@ class LoadResult:
     def p(self, q: float) -> float:
         return pct(self.latencies_ms, q) if self.latencies_ms else float("nan")
 
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 def _session(concurrency: int) -> aiohttp.ClientSession:

@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._stats import pct
 from mediabao import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,11 +34,6 @@ Row = tuple[str, str, str, str, str]
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S', time.gmtime())}Z] {msg}", flush=True)
-
-
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def _world():
@@ -105,7 +101,7 @@ def measure(requests: int) -> list[Row]:
     return [
         ("cached poster served (GET /c/poster/<token>.jpg through Django's handler)",
          f"p50 <= {TARGET_P50_MS:.0f} ms",
-         f"p50 {p50:.2f} ms, p95 {_pct(served, 95):.2f} ms ({requests} requests)",
+         f"p50 {p50:.2f} ms, p95 {pct(served, 95):.2f} ms ({requests} requests)",
          f"{TARGET_P50_MS / p50:.1f}x" if p50 else "-", "PASS" if p50 <= TARGET_P50_MS else "FAIL"),
         ("the same poster made again (ensure_poster with its cache key dropped)", "-",
          f"p50 {statistics.median(made):.1f} ms", f"{statistics.median(made) / p50:.0f}x the cached"

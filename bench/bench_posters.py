@@ -27,6 +27,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
+from bench._stats import pct
 from mediabao.campaigns import fonts, posters
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,10 +76,6 @@ def encode_png(poster: Image.Image) -> bytes:
     poster.save(out, "PNG")  # Pillow's default zlib level 6
     return out.getvalue()
 
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def side_by_side(count: int, max_seconds: float, background: bytes, avatar: bytes

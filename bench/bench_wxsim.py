@@ -22,6 +22,7 @@ from pathlib import Path
 import aiohttp
 import psutil
 
+from bench._stats import pct
 from wxsim.testing import SubprocessSim
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,10 +83,6 @@ async def user_get_latency(base: str, token: str, pages: int) -> list[float]:
             next_openid = data["next_openid"]
     return out
 
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 #: Sizes of ``--quick``; ``mediabao bench --quick`` makes them smaller (see bench/run_all.py).
