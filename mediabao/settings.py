@@ -42,6 +42,8 @@ DATABASE_URL: str = _database_url
 REDIS_URL: str = _redis_url
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+# Django's backend with a health check that asks the server only when the socket says so.
+DATABASES["default"]["ENGINE"] = "mediabao.core.postgres"
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("MEDIABAO_TEST_DB_NAME", "test_mediabao")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -77,6 +79,8 @@ WORKER_HEARTBEAT_SECONDS = env_int("MEDIABAO_WORKER_HEARTBEAT_SECONDS", 10)
 CELERY_BEAT_SCHEDULE = {
     "wechat-prune-events": {"task": "mediabao.wechat.prune_events",
                             "schedule": crontab(hour=3, minute=30)},
+    # Events left pending by a web process that died before handling them.
+    "wechat-process-pending": {"task": "mediabao.wechat.process_pending_events", "schedule": 10.0},
     # Statistics roll-ups: recent days every minute, the last two months every night.
     "stats-rollup-recent": {"task": "mediabao.stats.rollup_recent", "schedule": 60.0},
     "stats-rollup-settle": {"task": "mediabao.stats.rollup_settle",
@@ -297,6 +301,9 @@ WECHAT_COMPONENT_APPID = os.environ.get("WECHAT_COMPONENT_APPID", "")
 WECHAT_COMPONENT_SECRET = os.environ.get("WECHAT_COMPONENT_SECRET", "")
 WECHAT_COMPONENT_TOKEN = os.environ.get("WECHAT_COMPONENT_TOKEN", "")
 WECHAT_COMPONENT_AES_KEY = os.environ.get("WECHAT_COMPONENT_AES_KEY", "")
+# Events no handler answers are stored, answered and handled right after: by a thread of
+# the web process ("thread"), or in the caller ("now": tests, scripts). See wechat/processing.py.
+WECHAT_PROCESS_EVENTS = os.environ.get("MEDIABAO_PROCESS_EVENTS", "thread")
 
 # --- Logging -----------------------------------------------------------------------
 LOG_FORMAT = os.environ.get("MEDIABAO_LOG_FORMAT", "text")  # "text" or "json"

@@ -42,7 +42,7 @@ def poster_follow(ctx: EventContext) -> Reply | None:
     return None
 
 
-@on("unsubscribe", priority=60, when=lambda ctx: bool(ctx.openid))
+@on("unsubscribe", priority=60, when=lambda ctx: bool(ctx.openid), replies=False)
 def fan_left(ctx: EventContext) -> None:
     services.record_unfollow(ctx.account, ctx.openid, at=_at(ctx))
 

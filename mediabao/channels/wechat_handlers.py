@@ -39,7 +39,7 @@ def _may_matter(ctx: EventContext) -> bool:
                                  or ctx.extra.get(FOLLOWED_BEFORE, True) is not False)
 
 
-@on("subscribe", priority=50, when=_may_matter)
+@on("subscribe", priority=50, when=_may_matter, replies=False)
 def channel_follow(ctx: EventContext) -> None:
     at = _at(ctx)
     channel = _channel(ctx)
@@ -49,7 +49,7 @@ def channel_follow(ctx: EventContext) -> None:
         services.record_follow(channel, ctx.openid, at)
 
 
-@on("scan", priority=50)
+@on("scan", priority=50, replies=False)
 def channel_scan(ctx: EventContext) -> None:
     """An existing follower scanned the code: counted as a scan, never as a new fan."""
     if ctx.openid:
@@ -58,7 +58,7 @@ def channel_scan(ctx: EventContext) -> None:
             services.record_scan(channel, ctx.openid, _at(ctx))
 
 
-@on("unsubscribe", priority=50)
+@on("unsubscribe", priority=50, replies=False)
 def channel_unfollow(ctx: EventContext) -> None:
     if ctx.openid:
         services.record_unfollow(ctx.account, ctx.openid, _at(ctx))

@@ -16,7 +16,7 @@ def _has_fan(ctx: EventContext) -> bool:
     return bool(ctx.openid)
 
 
-@on("subscribe", priority=10, when=_has_fan)
+@on("subscribe", priority=10, when=_has_fan, replies=False)
 def fan_followed(ctx: EventContext) -> None:
     """Also tells later handlers whether the fan had followed before (one statement)."""
     _fan, before = services.record_subscribe(ctx.account, ctx.openid, _at(ctx), qr_scene=ctx.scene,
@@ -24,17 +24,18 @@ def fan_followed(ctx: EventContext) -> None:
     ctx.extra[services.FOLLOWED_BEFORE] = before
 
 
-@on("unsubscribe", priority=10, when=_has_fan)
+@on("unsubscribe", priority=10, when=_has_fan, replies=False)
 def fan_unfollowed(ctx: EventContext) -> None:
     services.record_unsubscribe(ctx.account, ctx.openid, _at(ctx))
 
 
-@on("scan", "click", "scancode_push", "scancode_waitmsg", priority=10, when=_has_fan)
+@on("scan", "click", "scancode_push", "scancode_waitmsg", priority=10, when=_has_fan,
+    replies=False)
 def fan_tapped(ctx: EventContext) -> None:
     """A QR scan or a menu click opens the one-minute window (VIEW does not)."""
     services.record_interaction(ctx.account, ctx.openid, _at(ctx), message=False)
 
 
-@on(*MESSAGE_KINDS, priority=10, when=_has_fan)
+@on(*MESSAGE_KINDS, priority=10, when=_has_fan, replies=False)
 def fan_wrote(ctx: EventContext) -> None:
     services.record_interaction(ctx.account, ctx.openid, _at(ctx), message=True)

@@ -6,7 +6,7 @@ from mediabao.messaging.models import Recipient
 from mediabao.wechat.registry import EventContext, on
 
 
-@on("templatesendjobfinish")
+@on("templatesendjobfinish", replies=False)
 def template_delivered(ctx: EventContext) -> None:
     msgid = str(ctx.message.get("MsgID") or ctx.message.get("MsgId") or "").strip()
     status = str(ctx.message.get("Status") or "").strip()[:32]

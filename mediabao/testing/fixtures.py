@@ -58,6 +58,17 @@ def _settle_assists_at_once(request, monkeypatch):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _process_events_now(monkeypatch):
+    """Events the gateway answers before handling (``wechat.processing``) are handled in
+    the request here, so a test sees their effects when the callback returns; the
+    processes of end-to-end tests keep the web process's thread."""
+    from django.conf import settings
+
+    monkeypatch.setattr(settings, "WECHAT_PROCESS_EVENTS", "now", raising=False)
+    yield
+
+
 @pytest.fixture
 def make_user(db):
     def _make(username: str | None = None, team_name: str | None = None) -> User:

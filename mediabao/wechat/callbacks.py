@@ -4,13 +4,16 @@ The view (:func:`mediabao.wechat.views.callback`) only maps HTTP to these functi
 :class:`Rejected` to a status code; everything here is plain functions over the
 account, the query and the body, so tests and the benchmark can call it directly.
 
+Two paths (see ``wechat.processing``): an event that no handler may answer is stored
+pending and answered at once, its handlers run moments later; the others run inline.
+
 Dedup: WeChat retries a push three times when it gets no answer within 5 s, with the
-same body (so the same MsgId / CreateTime). The Redis key (``SET NX``) is the fast path
-and lives :data:`DEDUP_TTL` seconds; the unique ``(account, dedup_key)`` constraint of
-:class:`~mediabao.wechat.models.Event` is the authority, so an event is stored and
-dispatched once even if Redis lost the key. A retry of a push whose processing
-succeeded gets the same passive reply again (kept with the key), so the fan still gets
-an answer when only our first response was slow.
+same body (so the same MsgId / CreateTime). The unique ``(account, dedup_key)``
+constraint of :class:`~mediabao.wechat.models.Event` is the authority, so an event is
+stored and handled once. Inline events also take a Redis key (``SET NX``, lives
+:data:`DEDUP_TTL` seconds) that holds the reply: a retry of a push whose processing
+succeeded gets the same passive reply again, so the fan still gets an answer when only
+our first response was slow.
 """
 
 from __future__ import annotations
@@ -25,10 +28,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from mediabao.core.db import insert_or_skip
-from mediabao.wechat import crypto, kv
+from mediabao.wechat import crypto, kv, processing
 from mediabao.wechat.messages import InvalidXML, Reply, parse_xml
 from mediabao.wechat.models import Event, OfficialAccount
-from mediabao.wechat.registry import EventContext, registry
+from mediabao.wechat.registry import EventContext, HandlerFailed, registry
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +160,7 @@ def dedup_key(message: dict[str, Any]) -> str:
            f"{message.get('Event', '')}"[:160]
 
 
-def _scene(kind: str, event_key: str) -> str:
+def scene_of(kind: str, event_key: str) -> str:
     if kind == "subscribe":
         return event_key.removeprefix("qrscene_") if event_key.startswith("qrscene_") else ""
     return event_key if kind == "scan" else ""
@@ -194,11 +197,18 @@ def _answer_of_first_delivery(rkey: str) -> str | None:
 def ingest(account: OfficialAccount, message: dict[str, Any]) -> str | None:
     """Store the event once, run its handlers, return the passive reply XML (or None).
 
-    The dedup key holds the delivery's state: pending, done, or done with this reply.
-    A retry of a delivery that is still being processed waits briefly for it, so the
-    fan gets the reply even when only our first answer was too slow for WeChat.
+    An event that no handler may answer is only stored here, pending, and handled
+    moments later by ``wechat.processing`` (one INSERT before ``success``; its unique
+    key dedups retries). The others run inline: the dedup key in Redis holds the
+    delivery's state (pending, done, or done with this reply); a retry of a delivery
+    that is still being processed waits briefly for it, so the fan gets the reply even
+    when only our first answer was too slow for WeChat.
     """
     key = dedup_key(message)
+    ctx = _context(account, message, key)
+    may_reply = registry.may_reply(ctx)
+    if not may_reply:
+        return _store_pending(ctx)
     rkey = kv.key("dedup", account.appid, key)
     redis_ok, touch = True, True
     try:
@@ -214,7 +224,7 @@ def ingest(account: OfficialAccount, message: dict[str, Any]) -> str | None:
         log.warning("dedup key unavailable; relying on the database", exc_info=True)
         redis_ok, touch = False, True
     try:
-        reply_xml = _store_and_dispatch(account, message, key, touch=bool(touch))
+        reply_xml = _store_and_dispatch(ctx, touch=bool(touch))
     except BaseException:
         if redis_ok:  # let WeChat's retry try again
             try:
@@ -230,6 +240,15 @@ def ingest(account: OfficialAccount, message: dict[str, Any]) -> str | None:
     return reply_xml
 
 
+def _store_pending(ctx: EventContext) -> None:
+    """Store the event for the processor (autocommit: durable before ``success``)."""
+    ctx.event.pending = True
+    if insert_or_skip(ctx.event, ("account_id", "dedup_key")):
+        processing.wake()
+    else:
+        log.info("duplicate push %s for %s ignored", ctx.event.dedup_key, ctx.account.appid)
+
+
 def _touch_last_event(account: OfficialAccount, now: Any) -> None:
     """``last_event_at`` moves at most every 30 s per account (a Redis flag, set in
     :func:`ingest`, spares the UPDATE in between)."""
@@ -237,32 +256,47 @@ def _touch_last_event(account: OfficialAccount, now: Any) -> None:
         last_event_at__gte=now - LAST_EVENT_RESOLUTION).update(last_event_at=now)
 
 
-def _store_and_dispatch(account: OfficialAccount, message: dict[str, Any], key: str, *,
-                        touch: bool = True) -> str | None:
+def _context(account: OfficialAccount, message: dict[str, Any], key: str) -> EventContext:
+    """The handlers' context around an Event not stored yet."""
     kind = event_kind(message)
     openid = str(message.get("FromUserName", ""))[:64]
     event_key = message.get("EventKey")
     event_key = event_key if isinstance(event_key, str) else ""
-    now = timezone.now()
     event = Event(
         team_id=account.team_id, account=account, openid=openid,
         msg_type=str(message.get("MsgType", ""))[:32],
         event=str(message.get("Event", ""))[:64] if message.get("MsgType") == "event" else "",
         event_key=event_key[:255], payload=message,
-        create_time=_int_or_none(message.get("CreateTime")), dedup_key=key, received_at=now,
+        create_time=_int_or_none(message.get("CreateTime")), dedup_key=key, received_at=timezone.now(),
     )
-    with transaction.atomic():
-        if not insert_or_skip(event, ("account_id", "dedup_key")):
-            log.info("duplicate push %s for %s ignored", key, account.appid)
-            return None
-        if touch:
-            _touch_last_event(account, now)
-        ctx = EventContext(account=account, event=event, message=message, kind=kind, openid=openid,
-                           scene=_scene(kind, event_key))
-        reply = registry.dispatch(ctx)
+    return EventContext(account=account, event=event, message=message, kind=kind, openid=openid,
+                        scene=scene_of(kind, event_key))
+
+
+def _store_and_dispatch(ctx: EventContext, *, touch: bool = True) -> str | None:
+    """Store the event and run its handlers in one transaction, first without a savepoint
+    per handler; if one fails, roll everything back and run again isolated (registry)."""
+    try:
+        reply = _store_and_run(ctx, touch=touch, isolate=False)
+    except HandlerFailed as exc:
+        log.info("handler %s failed for %s; running the event's handlers isolated", exc, ctx.kind)
+        ctx = _context(ctx.account, ctx.message, ctx.event.dedup_key)
+        reply = _store_and_run(ctx, touch=touch, isolate=True)
     if reply is None:
         return None
     if not isinstance(reply, Reply):
         log.error("a handler returned %r instead of a Reply; answering success", type(reply))
         return None
-    return reply.render(to_user=openid, from_user=str(message.get("ToUserName", "")))
+    return reply.render(to_user=ctx.openid, from_user=str(ctx.message.get("ToUserName", "")))
+
+
+def _store_and_run(ctx: EventContext, *, touch: bool, isolate: bool) -> Reply | None:
+    with transaction.atomic():
+        # this fan's earlier events first, if the processor has not handled them yet
+        processing.run_pending_of_fan(ctx.account, ctx.openid, isolate=isolate)
+        if not insert_or_skip(ctx.event, ("account_id", "dedup_key")):
+            log.info("duplicate push %s for %s ignored", ctx.event.dedup_key, ctx.account.appid)
+            return None
+        if touch:
+            _touch_last_event(ctx.account, ctx.event.received_at)
+        return registry.dispatch(ctx, isolate=isolate)

@@ -85,6 +85,8 @@ class Event(TeamOwned):
     # is stored once even if Redis lost its dedup key.
     dedup_key = models.CharField(max_length=160)
     received_at = models.DateTimeField(_("received"), default=timezone.now)
+    #: Stored, answered, handlers not run yet (``wechat.processing``); False once they ran.
+    pending = models.BooleanField(_("pending"), default=False)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -95,6 +97,8 @@ class Event(TeamOwned):
             models.Index(fields=["team", "-received_at"], name="event_team_recent"),
             models.Index(fields=["account", "-received_at"], name="event_account_recent"),
             models.Index(fields=["account", "openid", "-received_at"], name="event_fan_recent"),
+            # the processor's queue: a handful of rows at any time
+            models.Index(fields=["id"], name="event_pending", condition=models.Q(pending=True)),
         ]
         verbose_name = _("event")
         verbose_name_plural = _("events")

@@ -11,12 +11,22 @@ A feature app registers in a ``wechat_handlers`` module (imported by the gateway
 Keys are event names for ``MsgType=event`` (``subscribe``, ``unsubscribe``, ``scan``,
 ``click``, ``view``, ``templatesendjobfinish``…, case-insensitive) and message types
 otherwise (``text``, ``image``, ``voice``…); ``*`` receives everything. Handlers run
-inline, in order of ``priority`` then registration, each in its own savepoint inside
-the callback's transaction: a failing handler is logged and rolled back alone, the
-others and the reply go on. A handler that only cares about some events of a kind
-says so with ``when=`` (a cheap test of the context, no queries): events it skips cost
-no savepoint. The first non-``None`` reply wins. Slow work belongs on
-the queue: ``ctx.defer(task, *args)`` sends it once the event is committed.
+inline, in order of ``priority`` then registration, inside the callback's transaction:
+a failing handler is logged and rolled back alone, the others and the reply go on. A
+handler that only cares about some events of a kind says so with ``when=`` (a cheap
+test of the context, no queries): events it skips cost nothing. The first non-``None``
+reply wins; a handler that never replies says ``replies=False``, which lets the gateway
+answer a retry of such an event at once instead of waiting for a reply (the ``when`` of
+a handler that may reply is also asked before any handler runs, so it should look at
+the message only, not at what earlier handlers left in ``ctx.extra``). Slow work
+belongs on the queue: ``ctx.defer(task, *args)`` sends it once the event is committed.
+
+Isolation without a savepoint per handler (two round trips each): the gateway first
+runs the handlers one after another (``isolate=False``); if one fails, the whole
+transaction, the stored event included, is rolled back and everything runs again
+with a savepoint around each handler (``isolate=True``), where the failure is logged
+and the others go on. A handler therefore must not have effects outside the database
+transaction other than through ``ctx.defer``/``on_commit``, which a rollback discards.
 """
 
 from __future__ import annotations
@@ -69,6 +79,12 @@ class _Entry:
     seq: int
     func: Handler = field(compare=False)
     when: Predicate | None = field(default=None, compare=False)
+    replies: bool = field(default=True, compare=False)
+
+
+class HandlerFailed(Exception):
+    """A handler raised while running without isolation; the caller rolls back and runs
+    the event again with ``isolate=True``."""
 
 
 class Registry:
@@ -76,27 +92,28 @@ class Registry:
         self._handlers: dict[str, list[_Entry]] = {}
         self._seq = 0
 
-    def on(self, *kinds: str, priority: int = 100,
-           when: Predicate | None = None) -> Callable[[Handler], Handler]:
+    def on(self, *kinds: str, priority: int = 100, when: Predicate | None = None,
+           replies: bool = True) -> Callable[[Handler], Handler]:
         """Decorator: run ``func`` for these event kinds (lower priority runs first),
-        only for events where ``when(ctx)`` is true if given."""
+        only for events where ``when(ctx)`` is true if given; ``replies=False``: it
+        never returns a passive reply."""
         if not kinds:
             raise ValueError("name at least one event kind, or '*'")
 
         def deco(func: Handler) -> Handler:
             for kind in kinds:
-                self.register(kind, func, priority=priority, when=when)
+                self.register(kind, func, priority=priority, when=when, replies=replies)
             return func
 
         return deco
 
     def register(self, kind: str, func: Handler, *, priority: int = 100,
-                 when: Predicate | None = None) -> None:
+                 when: Predicate | None = None, replies: bool = True) -> None:
         entries = self._handlers.setdefault(kind.lower(), [])
         if any(e.func is func for e in entries):
             return  # re-imports (autoreload, tests) must not register twice
         self._seq += 1
-        entries.append(_Entry(priority, self._seq, func, when))
+        entries.append(_Entry(priority, self._seq, func, when, replies))
         entries.sort()
 
     def unregister(self, func: Handler) -> None:
@@ -109,23 +126,39 @@ class Registry:
     def handlers_for(self, kind: str) -> list[Handler]:
         return [e.func for e in self._entries(kind)]
 
-    def dispatch(self, ctx: EventContext) -> Reply | None:
-        """Run every handler of ``ctx.kind``; return the first reply. Never raises."""
+    def _wants(self, entry: _Entry, ctx: EventContext) -> bool:
+        try:
+            return entry.when is None or bool(entry.when(ctx))
+        except Exception:
+            log.exception("WeChat handler condition of %s failed for %s event %s",
+                          getattr(entry.func, "__qualname__", entry.func), ctx.kind, ctx.event.pk)
+            return False
+
+    def may_reply(self, ctx: EventContext) -> bool:
+        """Whether a handler that can reply wants this event, asked before any handler
+        runs: a replying handler's ``when`` should look at the message only."""
+        return any(entry.replies and self._wants(entry, ctx) for entry in self._entries(ctx.kind))
+
+    def dispatch(self, ctx: EventContext, *, isolate: bool = True) -> Reply | None:
+        """Run every handler of ``ctx.kind`` that wants the event (``when`` is asked just
+        before the handler runs, after the earlier ones); return the first reply. With
+        ``isolate`` (a savepoint each) it never raises; without, the first failure raises
+        :class:`HandlerFailed` (see the module's docstring)."""
         reply = None
         for entry in self._entries(ctx.kind):
-            func = entry.func
-            try:
-                if entry.when is not None and not entry.when(ctx):
-                    continue
-            except Exception:
-                log.exception("WeChat handler condition of %s failed for %s event %s",
-                              getattr(func, "__qualname__", func), ctx.kind, ctx.event.pk)
+            if not self._wants(entry, ctx):
                 continue
+            func = entry.func
             started = time.monotonic()
             try:
-                with transaction.atomic():
+                if isolate:
+                    with transaction.atomic():
+                        result = func(ctx)
+                else:
                     result = func(ctx)
-            except Exception:
+            except Exception as exc:
+                if not isolate:
+                    raise HandlerFailed(getattr(func, "__qualname__", str(func))) from exc
                 log.exception("WeChat handler %s failed for %s event %s",
                               getattr(func, "__qualname__", func), ctx.kind, ctx.event.pk)
                 continue

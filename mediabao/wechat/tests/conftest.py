@@ -33,9 +33,9 @@ def handlers():
     added = []
 
     class _Handlers:
-        def on(self, *kinds, priority=100, when=None):
+        def on(self, *kinds, priority=100, when=None, replies=True):
             def deco(func):
-                registry.on(*kinds, priority=priority, when=when)(func)
+                registry.on(*kinds, priority=priority, when=when, replies=replies)(func)
                 added.append(func)
                 return func
             return deco

@@ -1,0 +1,189 @@
+"""Events answered first, handled right after: the processor of pending events.
+
+An event that no replying handler wants (a follow, an unfollow, a scan, a template
+receipt: most of a campaign day's traffic) is stored with ``pending=True`` in one
+autocommitted INSERT and WeChat gets ``success`` at once; its handlers run moments later
+here, for many events in one transaction. An event a handler may answer (a keyword, a
+follow through a campaign poster) still runs inline in the callback, after any pending
+events of the same fan (:func:`run_pending_of_fan`), so every fan's events take effect in
+the order they arrived.
+
+Why: inline handlers cost a WeChat callback a transaction of its own (BEGIN, the
+handlers' statements, COMMIT: round trips that, on a machine shared with PostgreSQL,
+make the gateway several times slower than a bare view), and a slow handler risks
+WeChat's 5-second limit and its retries. Stored first, the event is as durable as
+before (committed before ``success``), and nothing is lost if a process dies: the
+pending rows stay in the table.
+
+Who runs it: every web process has one daemon thread (:func:`wake` starts it) that
+processes what is pending as soon as a callback stored something; beat's
+``wechat.process_pending_events`` sweeps every few seconds, for events whose web process
+died before their turn. One batch runs at a time across all processes (a PostgreSQL
+advisory lock), in the order of the event ids, so handlers see each fan's events in
+order. ``WECHAT_PROCESS_EVENTS = "now"`` processes in the caller instead (tests, scripts).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from mediabao.wechat.models import Event, OfficialAccount
+from mediabao.wechat.registry import EventContext, HandlerFailed, registry
+
+log = logging.getLogger(__name__)
+
+#: Events per transaction: large enough that a burst costs few commits, small enough
+#: that a fan's inline event never waits long for the batch holding its earlier events.
+BATCH = 200
+#: pg_advisory_xact_lock key ("mb" + "ev"): one batch at a time across all processes.
+LOCK_KEY = 0x6D62_6576
+IDLE_WAIT_SECONDS = 5.0
+
+
+def context_for(event: Event, account: OfficialAccount) -> EventContext:
+    from mediabao.wechat.callbacks import event_kind, scene_of
+
+    kind = event_kind(event.payload)
+    return EventContext(account=account, event=event, message=event.payload, kind=kind,
+                        openid=event.openid, scene=scene_of(kind, event.event_key))
+
+
+def _run(events: list[Event], accounts: dict[int, OfficialAccount], *, isolate: bool) -> None:
+    for event in events:
+        registry.dispatch(context_for(event, accounts[event.account_id]), isolate=isolate)
+
+
+def _run_batch(events: list[Event], accounts: dict[int, OfficialAccount]) -> None:
+    """Every handler of every event; the passive replies they return go nowhere (WeChat
+    was answered already). Without a savepoint per handler first; one failure rolls the
+    batch back to the start and it runs again isolated (see the registry)."""
+    try:
+        with transaction.atomic():
+            _run(events, accounts, isolate=False)
+    except HandlerFailed as exc:
+        log.info("handler %s failed in a batch of %d events; running it isolated", exc, len(events))
+        _run(events, accounts, isolate=True)
+
+
+def process_batch(limit: int = BATCH) -> int:
+    """Handle up to ``limit`` pending events, oldest first; returns how many."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        # SKIP LOCKED: rows an inline callback is handling for its fan right now
+        events = list(Event.objects.filter(pending=True).order_by("id")
+                      .select_for_update(skip_locked=True)[:limit])
+        if not events:
+            return 0
+        accounts = OfficialAccount.objects.in_bulk({e.account_id for e in events})
+        events = [e for e in events if e.account_id in accounts]
+        _run_batch(events, accounts)
+        Event.objects.filter(pk__in=[e.pk for e in events]).update(pending=False)
+        _touch_accounts(events)
+    return len(events)
+
+
+def _touch_accounts(events: list[Event]) -> None:
+    latest: dict[int, object] = {}
+    for event in events:
+        latest[event.account_id] = max(latest.get(event.account_id, event.received_at),
+                                       event.received_at)
+    for account_id, at in latest.items():
+        OfficialAccount.objects.filter(pk=account_id).exclude(last_event_at__gte=at).update(
+            last_event_at=at)
+
+
+def process_pending(max_seconds: float = 60.0) -> int:
+    """Batches until nothing is pending (or ``max_seconds``); returns the events handled."""
+    deadline = time.monotonic() + max_seconds
+    total = 0
+    while time.monotonic() < deadline:
+        done = process_batch()
+        total += done
+        if done < BATCH:
+            break
+    return total
+
+
+def run_pending_of_fan(account: OfficialAccount, openid: str, *, isolate: bool) -> None:
+    """Inside an inline callback's transaction, before its own event: this fan's events
+    still pending, in order (waiting for a batch that holds them to finish)."""
+    if not openid:
+        return
+    events = list(Event.objects.filter(account=account, openid=openid, pending=True)
+                  .order_by("id").select_for_update())
+    if not events:
+        return
+    _run(events, {account.pk: account}, isolate=isolate)
+    Event.objects.filter(pk__in=[e.pk for e in events]).update(pending=False)
+
+
+# --- the web process's thread -----------------------------------------------------------
+class _Worker:
+    def __init__(self) -> None:
+        self.wanted = threading.Event()
+        self.stopping = False
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        self.wanted.set()
+        if self.thread is None or not self.thread.is_alive():
+            with self.lock:
+                if self.thread is None or not self.thread.is_alive():
+                    self.stopping = False
+                    self.thread = threading.Thread(target=self._loop, name="wechat-events",
+                                                   daemon=True)
+                    self.thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the current batch and end the thread (tests; a process shutting down)."""
+        thread = self.thread
+        if thread is not None and thread.is_alive():
+            self.stopping = True
+            self.wanted.set()
+            thread.join(timeout)
+
+    def _loop(self) -> None:
+        try:
+            while not self.stopping:
+                if not self.wanted.wait(IDLE_WAIT_SECONDS):
+                    connection.close()  # idle: no connection kept open for nothing
+                    continue
+                self.wanted.clear()
+                try:
+                    close_old_connections()
+                    if process_pending():
+                        self.wanted.set()  # look again: more may have come (or the time ran out)
+                except Exception:
+                    log.exception("processing pending WeChat events failed; retrying shortly")
+                    connection.close()
+                    time.sleep(1.0)
+                    self.wanted.set()
+        finally:
+            connection.close()
+
+
+_worker = _Worker()
+
+
+def wake() -> None:
+    """A pending event was stored: have it handled (see the module's docstring)."""
+    mode = getattr(settings, "WECHAT_PROCESS_EVENTS", "thread")
+    if mode == "now":
+        process_pending()
+    else:
+        _worker.wake()
+
+
+def oldest_pending_age() -> float | None:
+    """Seconds the oldest pending event has waited (health page, sweeper); None if none."""
+    first = Event.objects.filter(pending=True).order_by("id").values_list("received_at", flat=True)[:1]
+    at = next(iter(first), None)
+    return None if at is None else (timezone.now() - at).total_seconds()
