@@ -33,7 +33,8 @@ class Up:
         self.data_dir, self.port = data_dir, port
         env = {k: v for k, v in os.environ.items()
                if k not in ("DATABASE_URL", "REDIS_URL", "MEDIABAO_CACHE_PREFIX", "MEDIABAO_TASK_QUEUE")}
-        env.update(MEDIABAO_DATA_DIR=str(data_dir), WXSIM_PORT=str(free_port()), PYTHONUNBUFFERED="1")
+        self.wxsim_port = free_port()
+        env.update(MEDIABAO_DATA_DIR=str(data_dir), WXSIM_PORT=str(self.wxsim_port), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mediabao.cli", "up", "--port", str(port)], env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
@@ -170,6 +171,34 @@ def test_a_task_goes_through_the_real_broker_to_the_real_worker(platform):
         found = [k for k in client.scan_iter("mb*e2e-ping")]
         time.sleep(0.2)
     assert found, "the worker did not run the task"
+
+
+def test_follows_and_unfollows_reach_the_fan_table_through_the_real_worker(platform):
+    """The gateway answers a follow at once and the worker handles it right after
+    (wechat.processing): the fan's row follows the fan's actions, in order."""
+    import psycopg
+
+    from wxsim.testing import SimClient
+
+    pg = json.loads((platform.data_dir / "run" / "postgres.json").read_text())
+    with psycopg.connect(pg["url"], autocommit=True) as conn:
+        appid = conn.execute("SELECT appid FROM wechat_officialaccount ORDER BY id LIMIT 1").fetchone()[0]
+        sim = SimClient(f"http://127.0.0.1:{platform.wxsim_port}")
+        fans = sim.create_fans(appid, 3, following=False)
+        for openid in fans:
+            assert sim.fan_subscribe(appid, openid)["status"] == "ok"
+        assert sim.fan_unsubscribe(appid, fans[0])["status"] == "ok"
+
+        def state():
+            return dict(conn.execute(
+                "SELECT f.openid, f.subscribed FROM fans_fan f JOIN wechat_officialaccount a "
+                "ON a.id = f.account_id WHERE a.appid = %s AND f.openid = ANY(%s)", [appid, fans]).fetchall())
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and state() != {fans[0]: False, fans[1]: True, fans[2]: True}:
+            time.sleep(0.2)
+        assert state() == {fans[0]: False, fans[1]: True, fans[2]: True}
+        assert conn.execute("SELECT count(*) FROM wechat_event WHERE pending").fetchone()[0] == 0
 
 
 def _web_children(up_pid: int) -> list[psutil.Process]:

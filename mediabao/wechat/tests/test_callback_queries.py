@@ -22,8 +22,8 @@ from django.test.utils import CaptureQueriesContext
 
 from mediabao.fans.models import Fan
 from mediabao.wechat import callbacks, kv, processing
-from mediabao.wechat.models import Event, OfficialAccount
 from mediabao.wechat.messages import TextReply, parse_xml
+from mediabao.wechat.models import Event, OfficialAccount
 from mediabao.wechat.tests.test_callbacks import Push, subscribe_event, text_message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("mediabao.wechat.tests.urls")]
