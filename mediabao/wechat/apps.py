@@ -12,3 +12,7 @@ class WechatConfig(AppConfig):
         # Feature apps register event handlers in a ``wechat_handlers`` module; importing
         # them here keeps ``wechat`` free of imports of any feature app.
         autodiscover_modules("wechat_handlers")
+        from mediabao.core.health import ADVISORY_CHECKS
+        from mediabao.wechat.processing import check_pending_events
+
+        ADVISORY_CHECKS["wechat_events"] = check_pending_events

@@ -222,3 +222,15 @@ def oldest_pending_age() -> float | None:
     first = Event.objects.filter(pending=True).order_by("id").values_list("received_at", flat=True)[:1]
     at = next(iter(first), None)
     return None if at is None else (timezone.now() - at).total_seconds()
+
+
+#: Pending longer than this: the worker is down or far behind (the health page says so).
+BEHIND_SECONDS = 60.0
+
+
+def check_pending_events() -> dict:
+    """``/healthz`` (advisory): events answered but not handled yet, and the oldest's age."""
+    age = oldest_pending_age()
+    pending = Event.objects.filter(pending=True).count() if age is not None else 0
+    status = "ok" if age is None or age < BEHIND_SECONDS else "behind"
+    return {"status": status, "pending": pending, "oldest_seconds": round(age or 0.0, 1)}

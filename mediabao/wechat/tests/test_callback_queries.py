@@ -225,8 +225,13 @@ def test_events_left_pending_by_a_dead_process_are_swept(client, account, held):
     Push(client, account).safe(subscribe_event(account, openid="oLEFT"))
     assert tasks.process_pending_events() == 0  # young: its web process's thread has it
     Event.objects.filter(openid="oLEFT").update(received_at=F("received_at") - timedelta(seconds=30))
+    assert processing.check_pending_events()["status"] == "ok"
+    Event.objects.filter(openid="oLEFT").update(received_at=F("received_at") - timedelta(minutes=5))
+    assert processing.check_pending_events() == {"status": "behind", "pending": 1,
+                                                  "oldest_seconds": pytest.approx(330, abs=30)}
     assert tasks.process_pending_events() == 1
     assert Fan.objects.get(openid="oLEFT").subscribed
+    assert processing.check_pending_events() == {"status": "ok", "pending": 0, "oldest_seconds": 0.0}
 
 
 def test_an_event_a_handler_may_reply_to_keeps_the_pending_state(client, account, handlers):
