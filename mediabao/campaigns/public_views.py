@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
-from mediabao.campaigns import codes, services, tasks
+from mediabao.campaigns import codes, posters_serving, services, tasks
 from mediabao.campaigns.forms import AddressForm
 from mediabao.campaigns.models import Activity
 from mediabao.wechat.errors import WeChatError
@@ -105,7 +105,18 @@ def h5_page(request: HttpRequest, token: str, forms_by_claim: dict | None = None
         "next_left": (upcoming.invites_needed - participant.invites) if upcoming else 0,
         "leaders": services.leaderboard(activity, 10), "rank": services.rank_of(participant),
         "claims": claims, "owner": owner,
+        # a current poster is linked by version (cached for good); a stale one without (the
+        # image request makes it again, and its answer is revalidated)
+        "poster_version": _current_poster_version(participant),
     }, status=status)
+
+
+def _current_poster_version(participant) -> str:
+    try:
+        return participant.poster_key if services.poster_is_current(participant) else ""
+    except Exception:  # an unreadable layout: the image request answers for it (503)
+        log.warning("poster of participant %s not checked", participant.pk, exc_info=True)
+        return ""
 
 
 @require_POST
@@ -128,13 +139,7 @@ def claim_address(request: HttpRequest, token: str, claim_id: int) -> HttpRespon
     return h5_page(request, token, forms_by_claim={claim.pk: form}, status=400)
 
 
+@require_safe
 def poster_image(request: HttpRequest, token: str) -> HttpResponse:
-    participant = services.participant_from_token(token)
-    if participant is None or not participant.poster_path:
-        raise Http404
-    path = services.poster_file(participant)
-    if not path.is_file():
-        raise Http404
-    response = FileResponse(path.open("rb"), content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=300"
-    return response
+    """The fan's poster; made again first when stale (see :mod:`posters_serving`)."""
+    return posters_serving.serve(request, token)

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import re
 import string
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -88,10 +89,18 @@ def h5_token(participant: Participant) -> str:
     return signing.dumps(participant.pk, salt=H5_SALT, compress=True)
 
 
-def participant_from_token(token: str) -> Participant | None:
+def participant_pk_from_token(token: str) -> int | None:
+    """The participant id a signed H5 token names; None for a forged or damaged token."""
     try:
         pk = signing.loads(token, salt=H5_SALT)
     except signing.BadSignature:
+        return None
+    return pk if type(pk) is int else None
+
+
+def participant_from_token(token: str) -> Participant | None:
+    pk = participant_pk_from_token(token)
+    if pk is None:
         return None
     return Participant.objects.select_related("activity", "account").filter(pk=pk).first()
 
@@ -237,12 +246,17 @@ def _participant_for(activity: Activity, account: OfficialAccount, openid: str,
 
 
 # --- QR codes and posters --------------------------------------------------------------
+def qr_is_current(qr_url: str, expires_at: Any, now: Any = None) -> bool:
+    """A QR code that does not need renewing yet (more than ``QR_RENEW_MARGIN`` left)."""
+    return bool(qr_url) and expires_at is not None and expires_at > (now or timezone.now()) + QR_RENEW_MARGIN
+
+
 def ensure_qr(participant: Participant, client: Any = None, now=None) -> Participant:
     """A temporary QR code (30 days) for the participant; renewed when close to expiry."""
     from mediabao.wechat.client import WeChatClient
 
     now = now or timezone.now()
-    if participant.qr_url and participant.qr_expires_at and participant.qr_expires_at > now + QR_RENEW_MARGIN:
+    if qr_is_current(participant.qr_url, participant.qr_expires_at, now):
         return participant
     client = client or WeChatClient(participant.account)
     result = client.post("cgi-bin/qrcode/create", {
@@ -264,11 +278,24 @@ def layout_for(activity: Activity):
     return PosterLayout.from_dict(activity.poster_layout or {})
 
 
+def poster_version(layout_digest: str, background_name: str, qr_url: str, nickname: str,
+                   avatar_url: str) -> str:
+    """The poster's cache key from its inputs: a new layout, background, QR code, nickname
+    or avatar is a new key, hence a new file (and a new versioned image URL)."""
+    raw = "|".join([layout_digest, background_name, qr_url, nickname, avatar_url])
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
 def poster_key(participant: Participant) -> str:
     activity = participant.activity
-    raw = "|".join([layout_for(activity).digest(), activity.poster_background.name,
-                    participant.qr_url, participant.nickname, participant.avatar_url])
-    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+    return poster_version(layout_for(activity).digest(), activity.poster_background.name,
+                          participant.qr_url, participant.nickname, participant.avatar_url)
+
+
+def poster_is_current(participant: Participant, now: Any = None) -> bool:
+    """The stored poster matches its inputs and its QR code needs no renewing (no file check)."""
+    return (bool(participant.poster_path) and participant.poster_key == poster_key(participant)
+            and qr_is_current(participant.qr_url, participant.qr_expires_at, now))
 
 
 def poster_file(participant: Participant) -> Path:
@@ -307,7 +334,7 @@ def ensure_poster(participant: Participant, client: Any = None) -> Path:
     relative = f"campaigns/posters/{activity.pk}/{participant.pk}-{key}.jpg"
     path = Path(settings.MEDIA_ROOT) / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")  # two makers never share one
     tmp.write_bytes(jpeg)
     tmp.replace(path)
     old = participant.poster_path
