@@ -721,11 +721,8 @@ def main(argv: list[str] | None = None) -> int:
                               env, data_dir / "log" / "web.log")
             base = f"http://127.0.0.1:{port}"
             wait_http(f"{base}/livez", web)
-            # handles the events the callbacks store (wechat.processing), as up's worker does
-            events_worker = start_worker(procs, env, data_dir, "events")
             cb_rows, cb_notes = bench_callbacks(base, args.quick, args.concurrency, web.pid, spy)
             procs.stop(web)
-            procs.stop(events_worker)
             print("\n" + table(cb_rows) + "\n", flush=True)
         if args.only != "callbacks":
             sync_rows, sync_notes = bench_sync(sim, env, procs, data_dir, args.quick, spy)

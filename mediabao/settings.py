@@ -301,10 +301,10 @@ WECHAT_COMPONENT_APPID = os.environ.get("WECHAT_COMPONENT_APPID", "")
 WECHAT_COMPONENT_SECRET = os.environ.get("WECHAT_COMPONENT_SECRET", "")
 WECHAT_COMPONENT_TOKEN = os.environ.get("WECHAT_COMPONENT_TOKEN", "")
 WECHAT_COMPONENT_AES_KEY = os.environ.get("WECHAT_COMPONENT_AES_KEY", "")
-# Events no handler answers are stored, answered and handled right after: by a Celery
-# worker ("worker"), a thread of the web process ("thread"), or in the caller ("now":
-# tests, scripts). See wechat/processing.py.
-WECHAT_PROCESS_EVENTS = os.environ.get("MEDIABAO_PROCESS_EVENTS", "worker")
+# Events no handler answers are stored, answered and handled right after: by a thread of
+# each web process ("thread"), or in the caller ("now": tests, scripts). See
+# wechat/processing.py.
+WECHAT_PROCESS_EVENTS = os.environ.get("MEDIABAO_PROCESS_EVENTS", "thread")
 
 # --- Logging -----------------------------------------------------------------------
 LOG_FORMAT = os.environ.get("MEDIABAO_LOG_FORMAT", "text")  # "text" or "json"

@@ -15,15 +15,14 @@ WeChat's 5-second limit and its retries. Stored first, the event is as durable a
 before (committed before ``success``), and nothing is lost if a process dies: the
 pending rows stay in the table.
 
-Who runs it: the callback queues ``wechat.process_events`` on the Celery worker
-(:func:`wake`; one task per burst, a Redis flag keeps the rest from queueing more),
-which handles batches until nothing is pending. Beat's ``wechat.process_pending_events``
-sweeps every 10 s for events whose task was lost (a broker outage, a worker killed). One
-batch runs at a time across all processes (a PostgreSQL advisory lock), in the order of
-the event ids, so handlers see each fan's events in order. ``WECHAT_PROCESS_EVENTS``:
-``"worker"`` (the default), ``"thread"`` (a daemon thread of the web process instead of
-the worker: no broker round trip, but it shares the web process's GIL), ``"now"``
-(in the caller: tests, scripts).
+Who runs it: each web process has one daemon thread that the callback wakes
+(:func:`wake`, no round trip) and that handles batches until nothing is pending. Not the
+Celery worker: its slots are held for minutes by send-job runners, and the fan table
+must not wait for a send to finish. Beat's ``wechat.process_pending_events`` sweeps
+every 10 s for events whose web process died before their turn. One batch runs at a
+time across all processes (a PostgreSQL advisory lock), in the order of the event ids,
+so handlers see each fan's events in order. ``WECHAT_PROCESS_EVENTS = "now"`` handles
+them in the caller instead (tests, scripts).
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from mediabao.wechat import kv
 from mediabao.wechat.models import Event, OfficialAccount
 from mediabao.wechat.registry import EventContext, HandlerFailed, registry
 
@@ -177,44 +175,12 @@ class _Worker:
 _worker = _Worker()
 
 
-#: Set while a ``process_events`` task is queued or running (see :func:`process_queued`).
-WAKE_FLAG_SECONDS = 30
-
-
-def _wake_flag() -> str:
-    return kv.key("events", "wanted")
-
-
 def wake() -> None:
     """A pending event was stored: have it handled (see the module's docstring)."""
-    mode = getattr(settings, "WECHAT_PROCESS_EVENTS", "worker")
-    if mode == "now":
+    if getattr(settings, "WECHAT_PROCESS_EVENTS", "thread") == "now":
         process_pending()
-    elif mode == "thread":
-        _worker.wake()
     else:
-        try:
-            # One task per burst: the flag stays set until the task starts a pass.
-            if kv.client().set(_wake_flag(), "1", nx=True, ex=WAKE_FLAG_SECONDS):
-                from mediabao.wechat import tasks
-
-                tasks.process_events.delay()
-        except Exception:  # noqa: BLE001 - the event is stored; beat's sweep handles it
-            log.warning("could not queue the processing of pending events", exc_info=True)
-
-
-def process_queued(max_seconds: float = 50.0) -> int:
-    """The worker's task: passes until one finds nothing. Each pass first clears the
-    flag, so an event stored after that either is seen by the pass or queues a task."""
-    deadline = time.monotonic() + max_seconds
-    total = 0
-    while time.monotonic() < deadline:
-        kv.client().delete(_wake_flag())
-        done = process_pending(max_seconds=max(1.0, deadline - time.monotonic()))
-        total += done
-        if not done:
-            break
-    return total
+        _worker.wake()
 
 
 def oldest_pending_age() -> float | None:

@@ -18,12 +18,6 @@ def prune_events() -> int:
 SWEEP_AFTER_SECONDS = 5.0
 
 
-@shared_task(name="mediabao.wechat.process_events")
-def process_events() -> int:
-    """Handle the pending events a callback just stored (queued by ``processing.wake``)."""
-    return processing.process_queued()
-
-
 @shared_task(name="mediabao.wechat.process_pending_events")
 def process_pending_events() -> int:
     """Handle events left pending (see ``wechat.processing``); every 10 s by beat."""
