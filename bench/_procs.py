@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -53,3 +57,21 @@ def tree_rss(pid: int) -> int:
         with contextlib.suppress(psutil.Error):
             total += p.memory_info().rss
     return total
+
+
+def start_worker(procs: Procs, env: dict, data_dir: Path, label: str,
+                 extra: tuple[str, ...] = ()) -> subprocess.Popen:
+    """A real Celery worker (``-c 1``) on the run's queue (``MEDIABAO_TASK_QUEUE``), its
+    log in ``<data_dir>/log/worker-<label>.log``; returns once it answers a ping."""
+    from mediabao.celery import app as celery_app
+
+    name = f"bench-{label}-{os.getpid()}@{socket.gethostname()}"
+    proc = procs.start(f"worker-{label}", [sys.executable, "-m", "celery", "-A", "mediabao", "worker",
+                                           "-l", "INFO", "-c", "1", "-Q", env["MEDIABAO_TASK_QUEUE"],
+                                           "-n", name, *extra],
+                       env, data_dir / "log" / f"worker-{label}.log")
+    deadline = time.monotonic() + 90
+    while not celery_app.control.ping(destination=[name], timeout=1.0):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"worker {label} did not start (see {data_dir}/log/worker-{label}.log)")
+    return proc

@@ -35,7 +35,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,7 +48,7 @@ import aiohttp
 import psutil
 import requests
 
-from bench._procs import Procs, tree_rss
+from bench._procs import Procs, start_worker, tree_rss
 from bench._stats import pct
 from mediabao import embedded
 from mediabao.wechat.crypto import MessageCrypto, signature
@@ -486,22 +485,6 @@ class RssSampler(threading.Thread):
     def stop(self) -> None:
         self._stop_evt.set()
         self.join(5)
-
-
-def start_worker(procs: Procs, env: dict, data_dir: Path, label: str) -> subprocess.Popen:
-    """A real Celery worker (``-c 1``) on this run's queue, answering a ping."""
-    from mediabao.celery import app as celery_app
-
-    name = f"gwb-{label}-{os.getpid()}@{socket.gethostname()}"
-    worker = procs.start(f"worker-{label}", [PY, "-m", "celery", "-A", "mediabao", "worker", "-l",
-                                             "INFO", "-c", "1", "-Q", env["MEDIABAO_TASK_QUEUE"],
-                                             "-n", name],
-                         env, data_dir / "log" / f"worker-{label}.log")
-    deadline = time.monotonic() + 90
-    while not celery_app.control.ping(destination=[name], timeout=1.0):
-        if worker.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the Celery worker did not start (see {data_dir}/log/)")
-    return worker
 
 
 def bench_sync(sim: SubprocessSim, env: dict, procs: Procs, data_dir: Path, quick: bool,

@@ -29,7 +29,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from pathlib import Path
 import aiohttp
 import requests
 
-from bench._procs import Procs, tree_rss
+from bench._procs import Procs, start_worker, tree_rss
 from mediabao import embedded
 from wxsim.testing import SubprocessSim
 
@@ -124,21 +123,6 @@ class RssSampler(threading.Thread):
         self._stop_event.set()
         self.join(2)
         return self.peak
-
-
-def start_worker(procs: Procs, env: dict, data_dir: Path, n: int):
-    from mediabao.celery import app as celery_app
-
-    name = f"msgb{n}-{os.getpid()}@{socket.gethostname()}"
-    proc = procs.start(f"worker{n}", [PY, "-m", "celery", "-A", "mediabao", "worker", "-l", "INFO",
-                                      "-c", "1", "-Q", env["MEDIABAO_TASK_QUEUE"], "-n", name,
-                                      "--without-mingle", "--without-gossip"],
-                       env, data_dir / "log" / f"worker{n}.log")
-    deadline = time.monotonic() + 90
-    while not celery_app.control.ping(destination=[name], timeout=1.0):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"worker {n} did not start (see {data_dir}/log/worker{n}.log)")
-    return proc
 
 
 def run_job(account, owner, template, workers: list, max_seconds: float, data_dir: Path
@@ -310,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
         workers = []
         for count in (1, 2):
             while len(workers) < count:
-                workers.append(start_worker(procs, env, data_dir, len(workers) + 1))
+                workers.append(start_worker(procs, env, data_dir, str(len(workers) + 1),
+                                            ("--without-mingle", "--without-gossip")))
             c.set_quota(appid, **quota)
             log(f"engine: {count} worker(s)")
             r = run_job(account, owner, template, workers, max_s, data_dir)
