@@ -14,8 +14,8 @@ are made with the same queries, so both give the same numbers:
 * assists: ``Assist.created_at`` (every assist recorded, deducted ones included);
 * tiers completed: ``RewardClaim.created_at`` (one claim per tier reached with stock);
 * top inviters: assists in the range grouped by inviter (live, ``assist_team_time``);
-* fission levels: participants first seen in the range grouped by ``level`` (live,
-  ``participant_team_recent``);
+* fission levels: participants first seen in the range grouped by ``level`` (roll-ups
+  :class:`~mediabao.stats.models.LevelDaily`, then live: ``participant_team_recent``);
 * channels: :func:`mediabao.channels.selectors.breakdown` (roll-ups, then live).
 
 With an activity, the fan figures are the fans whose source is that activity's poster
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.db import connections
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -109,9 +110,51 @@ class Report:
 
 def _per_day(queryset: QuerySet, column: str, lo: datetime, hi: datetime) -> list[tuple[date, int]]:
     """``(day, count)`` of the rows whose ``column`` falls in ``[lo, hi)``: one GROUP BY."""
-    return list(queryset.filter(**{f"{column}__gte": lo, f"{column}__lt": hi})
-                .annotate(day=TruncDate(column, tzinfo=TZ)).values("day")
-                .annotate(n=Count("*")).order_by().values_list("day", "n"))  # COUNT(*): index-only
+    return list(_per_day_queryset(queryset, column, lo, hi))
+
+
+def _per_day_queryset(queryset: QuerySet, column: str, lo: datetime, hi: datetime | None) -> QuerySet:
+    if hi is not None:
+        queryset = queryset.filter(**{f"{column}__lt": hi})
+    return (queryset.filter(**{f"{column}__gte": lo})
+            .annotate(day=TruncDate(column, tzinfo=TZ)).values("day")
+            .annotate(n=Count("*")).order_by().values_list("day", "n"))  # COUNT(*): index-only
+
+
+def live_counts(parts: dict[str, tuple[QuerySet, str]], lo: datetime, hi: datetime | None,
+                day: date | None = None) -> dict[str, dict[date, int]]:
+    """Per figure, ``{day: count}`` of the rows whose column falls in ``[lo, hi)`` (``hi``
+    None: no upper bound), for ``parts`` = ``{figure: (queryset, column)}``: ONE statement,
+    the figures' queries joined by ``UNION ALL``.
+
+    ``day`` given (the range is that one local day, the usual live part: today) counts
+    each figure with a plain ``count(*)`` on its index range; otherwise each figure is
+    grouped by its local day (``AT TIME ZONE`` on every row, which costs more than the
+    count itself on a busy day)."""
+    if not parts:
+        return {}
+    pieces, params, db = [], [], None
+    for name, (queryset, column) in parts.items():
+        db = queryset.db
+        if day is not None:
+            rows = queryset.filter(**{f"{column}__gte": lo})
+            if hi is not None:
+                rows = rows.filter(**{f"{column}__lt": hi})
+            sql, p = rows.order_by().values("pk").query.sql_with_params()
+            # ``sql`` is the ORM's own, with placeholders: every value travels as a parameter
+            pieces.append(f"SELECT %s AS figure, %s::date AS day, count(*) AS n FROM ({sql}) AS live")  # noqa: S608
+            params.extend([name, day, *p])
+        else:
+            sql, p = _per_day_queryset(queryset, column, lo, hi).query.sql_with_params()
+            pieces.append(f"SELECT %s AS figure, grouped.* FROM ({sql}) AS grouped")  # noqa: S608
+            params.extend([name, *p])
+    out: dict[str, dict[date, int]] = {name: {} for name in parts}
+    with connections[db].cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(f"({piece})" for piece in pieces), params)
+        for name, d, n in cursor.fetchall():
+            if n:
+                out[name][d] = n
+    return out
 
 
 def fans_queryset(team, account: OfficialAccount | None = None,
@@ -177,16 +220,20 @@ def report(team, start: date, end: date, *, account: OfficialAccount | None = No
                 setattr(days[row["day"]], name, row[name])
     participants = _scoped(Participant, team, account, activity)
     assists = _scoped(Assist, team, account, activity)
-    if split <= end:
+    if split <= end:  # usually today alone: one statement of plain counts
         llo, lhi = bounds(split, end)
         fans = fans_queryset(team, account, activity)
-        fill(_per_day(fans, "subscribe_time", llo, lhi), "new_fans")
-        fill(_per_day(fans.filter(subscribed=False), "unsubscribe_time", llo, lhi), "unfollows")
-        fill(_per_day(participants.filter(joined=True), "joined_at", llo, lhi), "joined")
-        fill(_per_day(assists, "created_at", llo, lhi), "assists")
         claims = _scoped(RewardClaim, team, account, activity, account_field="participant__account",
                          activity_field="tier__activity")
-        fill(_per_day(claims, "created_at", llo, lhi), "tiers")
+        found = live_counts({
+            "new_fans": (fans, "subscribe_time"),
+            "unfollows": (fans.filter(subscribed=False), "unsubscribe_time"),
+            "joined": (participants.filter(joined=True), "joined_at"),
+            "assists": (assists, "created_at"),
+            "tiers": (claims, "created_at"),
+        }, llo, lhi, day=split if split == end else None)
+        for name, per_day in found.items():
+            fill(per_day.items(), name)
 
     ordered = list(days.values())
     totals = Day(end, **{name: sum(getattr(d, name) for d in ordered)
@@ -194,7 +241,7 @@ def report(team, start: date, end: date, *, account: OfficialAccount | None = No
     rep = Report(start=start, end=end, account=account, activity=activity, days=ordered, totals=totals)
     if not daily_only:
         rep.top_inviters = top_inviters(assists, lo, hi, top)
-        rep.levels = levels(participants, lo, hi)
+        rep.levels = levels(team, start, end, account, activity, split)
         rep.channels = channel_breakdown(team, start, end, account, activity, split=split)
     return rep
 
@@ -217,13 +264,34 @@ def top_inviters(assists: QuerySet, lo: datetime, hi: datetime, limit: int) -> l
             for pk, n in top if pk in people]
 
 
-def levels(participants: QuerySet, lo: datetime, hi: datetime) -> list[tuple[int, int]]:
+def levels(team, start: date, end: date, account: OfficialAccount | None, activity: Activity | None,
+           split: date) -> list[tuple[int, int]]:
     """Fission-level distribution: ``(level, participants)`` of those first seen in the range.
 
     Level 1 is a fan who joined by keyword; level n+1 was brought by a level-n inviter.
+    The days before ``split`` come from :class:`~mediabao.stats.models.LevelDaily`, the
+    rest from the participants; both in one statement.
     """
-    return list(participants.filter(created_at__gte=lo, created_at__lt=hi).values("level")
-                .annotate(n=Count("id")).order_by("level").values_list("level", "n"))
+    from mediabao.stats.models import LevelDaily
+
+    pieces: list[QuerySet] = []
+    if split > start:
+        rolled = _scoped(LevelDaily, team, account, activity).filter(day__gte=start, day__lt=split)
+        pieces.append(rolled.order_by().values_list("level", "participants"))
+    if split <= end:
+        lo, hi = bounds(split, end)
+        pieces.append(_scoped(Participant, team, account, activity)
+                      .filter(created_at__gte=lo, created_at__lt=hi).values("level")
+                      .annotate(n=Count("id")).order_by().values_list("level", "n"))
+    sql, params = [], []
+    for piece in pieces:
+        q, p = piece.query.sql_with_params()
+        sql.append(f"({q})")
+        params.extend(p)
+    with connections[Participant.objects.db].cursor() as cursor:
+        cursor.execute(f"SELECT level, SUM(n) FROM ({' UNION ALL '.join(sql)}) AS found (level, n) "  # noqa: S608
+                       "GROUP BY level HAVING SUM(n) > 0 ORDER BY level", params)
+        return [(level, int(n)) for level, n in cursor.fetchall()]
 
 
 def channel_breakdown(team, start: date, end: date, account: OfficialAccount | None,
