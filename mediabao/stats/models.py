@@ -77,6 +77,21 @@ class LevelDaily(TeamOwned):
         indexes = [models.Index(fields=["team", "day"], name="leveldaily_team_day")]
 
 
+class InviterDaily(TeamOwned):
+    """Assists of one inviter on one day (``Assist.created_at``, every assist recorded): the
+    statistics page's top inviters of a range, without grouping the range's assists."""
+
+    inviter = models.ForeignKey("campaigns.Participant", on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey("wechat.OfficialAccount", on_delete=models.CASCADE, related_name="+")
+    activity = models.ForeignKey("campaigns.Activity", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    assists = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["inviter", "day"], name="uniq_inviter_daily")]
+        indexes = [models.Index(fields=["team", "day"], name="inviterdaily_team_day")]
+
+
 class RollupState(models.Model):
     """How far a team's roll-ups reach: every day before ``complete_before`` is rolled up."""
 

@@ -1,4 +1,5 @@
-"""Keeping the daily roll-ups (:class:`DailyStat`, :class:`ChannelDaily`, :class:`LevelDaily`) current.
+"""Keeping the daily roll-ups (:class:`DailyStat`, :class:`ChannelDaily`, :class:`LevelDaily`,
+:class:`InviterDaily`) current.
 
 A refresh recomputes whole local days of one team from the source rows, with the same
 queries the live statistics run, and replaces those days' rows in one transaction, so
@@ -32,7 +33,7 @@ from django.utils import timezone
 from mediabao.campaigns.models import Assist, Participant, RewardClaim
 from mediabao.channels.models import ChannelFollow, ChannelScan
 from mediabao.fans.models import Fan
-from mediabao.stats.models import ChannelDaily, DailyStat, LevelDaily, RollupState
+from mediabao.stats.models import ChannelDaily, DailyStat, InviterDaily, LevelDaily, RollupState
 from mediabao.stats.selectors import TZ, bounds, today
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def _grouped(queryset: QuerySet, column: str, lo: datetime, hi: datetime, *keys:
 
 
 def compute(team_id: int, start: date, end: date
-            ) -> tuple[list[DailyStat], list[ChannelDaily], list[LevelDaily]]:
+            ) -> tuple[list[DailyStat], list[ChannelDaily], list[LevelDaily], list[InviterDaily]]:
     """The roll-up rows of ``start``..``end`` (unsaved), from the source rows."""
     lo, hi = bounds(start, end)
     cells: dict[tuple[int, int | None, date], dict[str, int]] = defaultdict(
@@ -128,19 +129,23 @@ def compute(team_id: int, start: date, end: date
               for acc, act, level, day, n in _grouped(Participant.objects.filter(team_id=team_id),
                                                       "created_at", lo, hi, "account_id", "activity_id",
                                                       "level")]
-    return stats, channels, levels
+    inviters = [InviterDaily(team_id=team_id, inviter_id=inviter, account_id=acc, activity_id=act, day=day,
+                             assists=n)
+                for inviter, acc, act, day, n in _grouped(assists, "created_at", lo, hi, "inviter_id",
+                                                          "account_id", "activity_id")]
+    return stats, channels, levels, inviters
 
 
 def refresh(team_id: int, start: date, end: date) -> int:
     """Replace the roll-ups of ``start``..``end`` (local days) of one team; returns rows written."""
-    stats, channels, levels = compute(team_id, start, end)
+    rows = compute(team_id, start, end)
     with transaction.atomic():
-        for model in (DailyStat, ChannelDaily, LevelDaily):
+        for model in (DailyStat, ChannelDaily, LevelDaily, InviterDaily):
             model.objects.filter(team_id=team_id, day__range=(start, end)).delete()
-        DailyStat.objects.bulk_create(stats, batch_size=2000)
-        ChannelDaily.objects.bulk_create(channels, batch_size=2000)
-        LevelDaily.objects.bulk_create(levels, batch_size=2000)
-    return len(stats) + len(channels) + len(levels)
+        for made in rows:
+            if made:
+                type(made[0]).objects.bulk_create(made, batch_size=2000)
+    return sum(len(made) for made in rows)
 
 
 def first_day(team_id: int) -> date | None:

@@ -13,7 +13,8 @@ are made with the same queries, so both give the same numbers:
 * participants joined: ``Participant.joined_at`` (the fan opened the poster link);
 * assists: ``Assist.created_at`` (every assist recorded, deducted ones included);
 * tiers completed: ``RewardClaim.created_at`` (one claim per tier reached with stock);
-* top inviters: assists in the range grouped by inviter (live, ``assist_team_time``);
+* top inviters: assists in the range grouped by inviter (roll-ups
+  :class:`~mediabao.stats.models.InviterDaily`, then live: ``assist_team_time``);
 * fission levels: participants first seen in the range grouped by ``level`` (roll-ups
   :class:`~mediabao.stats.models.LevelDaily`, then live: ``participant_team_recent``);
 * channels: :func:`mediabao.channels.selectors.breakdown` (roll-ups, then live).
@@ -189,14 +190,15 @@ def rolled_split(team, start: date, end: date, live: bool = False) -> date:
 def report(team, start: date, end: date, *, account: OfficialAccount | None = None,
            activity: Activity | None = None, top: int = TOP_INVITERS, daily_only: bool = False,
            live: bool = False) -> Report:
-    """Everything the statistics page shows, in about ten queries whatever the range.
+    """Everything the statistics page shows, in ten queries whatever the range (roll-ups
+    for the settled days, one statement of live counts, two for the top inviters, one for
+    the levels, four for the promo codes).
 
     ``account`` and ``activity`` must already be the team's (views resolve them with
     ``get_for_team_or_404``); every query is also scoped to ``team``. ``daily_only``
     skips the top inviters, levels and promo codes (for the CSV of the daily table).
     ``live`` ignores the roll-ups (the tests compare both).
     """
-    lo, hi = bounds(start, end)
     span = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     days = {d: Day(d) for d in span}
 
@@ -221,7 +223,7 @@ def report(team, start: date, end: date, *, account: OfficialAccount | None = No
     participants = _scoped(Participant, team, account, activity)
     assists = _scoped(Assist, team, account, activity)
     if split <= end:  # usually today alone: one statement of plain counts
-        llo, lhi = bounds(split, end)
+        lo, hi = bounds(split, end)
         fans = fans_queryset(team, account, activity)
         claims = _scoped(RewardClaim, team, account, activity, account_field="participant__account",
                          activity_field="tier__activity")
@@ -231,7 +233,7 @@ def report(team, start: date, end: date, *, account: OfficialAccount | None = No
             "joined": (participants.filter(joined=True), "joined_at"),
             "assists": (assists, "created_at"),
             "tiers": (claims, "created_at"),
-        }, llo, lhi, day=split if split == end else None)
+        }, lo, hi, day=split if split == end else None)
         for name, per_day in found.items():
             fill(per_day.items(), name)
 
@@ -240,20 +242,31 @@ def report(team, start: date, end: date, *, account: OfficialAccount | None = No
                         for name in ("new_fans", "unfollows", "joined", "assists", "tiers")})
     rep = Report(start=start, end=end, account=account, activity=activity, days=ordered, totals=totals)
     if not daily_only:
-        rep.top_inviters = top_inviters(assists, lo, hi, top)
+        rep.top_inviters = top_inviters(team, start, end, account, activity, split, top)
         rep.levels = levels(team, start, end, account, activity, split)
         rep.channels = channel_breakdown(team, start, end, account, activity, split=split)
     return rep
 
 
-def top_inviters(assists: QuerySet, lo: datetime, hi: datetime, limit: int) -> list[Inviter]:
+def top_inviters(team, start: date, end: date, account: OfficialAccount | None, activity: Activity | None,
+                 split: date, limit: int) -> list[Inviter]:
     """The inviters with the most assists in the range (ties: the earlier participant first).
 
-    Two queries: the GROUP BY on ``inviter_id`` alone (no join to sort), then the
-    ``limit`` participants it names.
+    Two queries: the inviters' sums (days before ``split`` from
+    :class:`~mediabao.stats.models.InviterDaily`, the rest grouped from the assists, one
+    statement), then the ``limit`` participants it names.
     """
-    top = list(assists.filter(created_at__gte=lo, created_at__lt=hi).values("inviter_id")
-               .annotate(n=Count("id")).order_by("-n", "inviter_id").values_list("inviter_id", "n")[:limit])
+    from mediabao.stats.models import InviterDaily
+
+    pieces: list[QuerySet] = []
+    if split > start:
+        rolled = _scoped(InviterDaily, team, account, activity).filter(day__gte=start, day__lt=split)
+        pieces.append(rolled.order_by().values_list("inviter_id", "assists"))
+    if split <= end:
+        lo, hi = bounds(split, end)
+        pieces.append(_scoped(Assist, team, account, activity).filter(created_at__gte=lo, created_at__lt=hi)
+                      .values("inviter_id").annotate(n=Count("id")).order_by().values_list("inviter_id", "n"))
+    top = _union_sum(pieces, "inviter_id", "SUM(n) DESC, inviter_id", limit)
     if not top:
         return []
     people = {p.pk: p for p in Participant.objects.filter(pk__in=[pk for pk, _n in top])
@@ -262,6 +275,25 @@ def top_inviters(assists: QuerySet, lo: datetime, hi: datetime, limit: int) -> l
                     activity=people[pk].activity_id, activity_name=people[pk].activity.name,
                     assists=n, invites=people[pk].invites)
             for pk, n in top if pk in people]
+
+
+def _union_sum(pieces: list[QuerySet], key: str, order: str, limit: int | None = None
+               ) -> list[tuple[int, int]]:
+    """``(key, SUM(n))`` over the ``(key, n)`` rows of ``pieces`` (roll-ups and live rows),
+    in one statement, zero sums left out. ``key`` and ``order`` are this module's own words."""
+    sql, params = [], []
+    for piece in pieces:
+        q, p = piece.query.sql_with_params()
+        sql.append(f"({q})")
+        params.extend(p)
+    tail = ""
+    if limit is not None:
+        tail = " LIMIT %s"
+        params.append(limit)
+    with connections[Participant.objects.db].cursor() as cursor:
+        cursor.execute(f"SELECT {key}, SUM(n) FROM ({' UNION ALL '.join(sql)}) AS found ({key}, n) "  # noqa: S608
+                       f"GROUP BY {key} HAVING SUM(n) > 0 ORDER BY {order}{tail}", params)
+        return [(k, int(n)) for k, n in cursor.fetchall()]
 
 
 def levels(team, start: date, end: date, account: OfficialAccount | None, activity: Activity | None,
@@ -283,15 +315,7 @@ def levels(team, start: date, end: date, account: OfficialAccount | None, activi
         pieces.append(_scoped(Participant, team, account, activity)
                       .filter(created_at__gte=lo, created_at__lt=hi).values("level")
                       .annotate(n=Count("id")).order_by().values_list("level", "n"))
-    sql, params = [], []
-    for piece in pieces:
-        q, p = piece.query.sql_with_params()
-        sql.append(f"({q})")
-        params.extend(p)
-    with connections[Participant.objects.db].cursor() as cursor:
-        cursor.execute(f"SELECT level, SUM(n) FROM ({' UNION ALL '.join(sql)}) AS found (level, n) "  # noqa: S608
-                       "GROUP BY level HAVING SUM(n) > 0 ORDER BY level", params)
-        return [(level, int(n)) for level, n in cursor.fetchall()]
+    return _union_sum(pieces, "level", "level")
 
 
 def channel_breakdown(team, start: date, end: date, account: OfficialAccount | None,

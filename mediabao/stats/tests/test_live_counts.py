@@ -86,15 +86,22 @@ def test_today_is_live_in_one_statement(generated, team_a, acct):  # noqa: F811
     assert daily[0]["day"] == today and daily[0]["assists"] == 1
 
 
-def test_settled_levels_come_from_the_rollup(generated, team_a):  # noqa: F811
+def test_settled_levels_and_inviters_come_from_the_rollup(generated, team_a):  # noqa: F811
     one, _two = generated["activities"]
+    a1, _a2 = generated["accounts"]
+    scopes = ({}, {"activity": one}, {"account": a1})
     start, end = FIRST - timedelta(days=1), FIRST + timedelta(days=DAYS)
-    live = [selectors.report(team_a, start, end, live=True, **scope).levels
-            for scope in ({}, {"activity": one})]
+    live = [selectors.report(team_a, start, end, live=True, top=1000, **scope) for scope in scopes]
     rollup.build(team_a.pk)
     with CaptureQueriesContext(connection) as ctx:
-        rolled = [selectors.report(team_a, start, end, **scope).levels for scope in ({}, {"activity": one})]
-    assert rolled == live and sum(n for _lv, n in live[0]) == Participant.objects.filter(team=team_a).count()
+        rolled = [selectors.report(team_a, start, end, top=1000, **scope) for scope in scopes]
+    assert [r.levels for r in rolled] == [r.levels for r in live]
+    assert sum(n for _lv, n in rolled[0].levels) == Participant.objects.filter(team=team_a).count()
+    assert [[vars(i) for i in r.top_inviters] for r in rolled] == [[vars(i) for i in r.top_inviters]
+                                                                   for r in live]
+    assert sum(i.assists for i in rolled[0].top_inviters) == Assist.objects.filter(team=team_a).count()
     level_sql = [q["sql"] for q in ctx.captured_queries if "AS found (level, n)" in q["sql"]]
-    assert len(level_sql) == 2
+    inviter_sql = [q["sql"] for q in ctx.captured_queries if "AS found (inviter_id, n)" in q["sql"]]
+    assert len(level_sql) == len(inviter_sql) == len(scopes)
     assert all("stats_leveldaily" in q and "campaigns_participant" not in q for q in level_sql)
+    assert all("stats_inviterdaily" in q and "campaigns_assist" not in q for q in inviter_sql)
