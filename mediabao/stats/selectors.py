@@ -109,12 +109,8 @@ class Report:
     channels: list[dict] = field(default_factory=list)
 
 
-def _per_day(queryset: QuerySet, column: str, lo: datetime, hi: datetime) -> list[tuple[date, int]]:
-    """``(day, count)`` of the rows whose ``column`` falls in ``[lo, hi)``: one GROUP BY."""
-    return list(_per_day_queryset(queryset, column, lo, hi))
-
-
 def _per_day_queryset(queryset: QuerySet, column: str, lo: datetime, hi: datetime | None) -> QuerySet:
+    """``(day, count)`` of the rows whose ``column`` falls in ``[lo, hi)``: one GROUP BY."""
     if hi is not None:
         queryset = queryset.filter(**{f"{column}__lt": hi})
     return (queryset.filter(**{f"{column}__gte": lo})
