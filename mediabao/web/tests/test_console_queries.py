@@ -71,3 +71,10 @@ def test_fan_list_shows_an_estimate_beyond_the_cap(loaded, client, monkeypatch):
     assert response.status_code == 200
     assert "粉丝：约 4" in text or "粉丝：100+" in text  # the console speaks Chinese by default
     assert "1 / 2+" in text
+
+
+def test_participant_page_renders_its_assists_once(loaded, client):
+    text = client.get(f"/console/campaigns/participants/{loaded['participant']}/").content.decode()
+    title = text[text.index("<title>"):text.index("</title>")]
+    assert "<table" not in title
+    assert text.count('id="assists"') == 1
