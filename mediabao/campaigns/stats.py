@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 
 from mediabao.campaigns.models import Activity, Assist, Participant, RewardClaim
@@ -32,7 +32,7 @@ def daily(activity: Activity, live: bool = False) -> list[dict]:
     """Rows (newest first): assists, unfollows, new participants, tiers completed."""
     from mediabao.stats.models import DailyStat
     from mediabao.stats.rollup import rolled_until
-    from mediabao.stats.selectors import bounds
+    from mediabao.stats.selectors import bounds, live_counts, today
 
     figures: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_KEYS, 0))
     split = date.min if live else rolled_until(activity.team_id)
@@ -45,19 +45,32 @@ def daily(activity: Activity, live: bool = False) -> list[dict]:
         for row in rolled:
             for key in _KEYS:
                 figures[row["day"]][key] += row[key]
-    live_rows = {
-        "assists": _by_day(Assist.objects.filter(activity=activity), "created_at", since),
-        "unfollows": _by_day(Assist.objects.filter(activity=activity, unfollowed_at__isnull=False),
-                             "unfollowed_at", since),
-        "joined": _by_day(Participant.objects.filter(activity=activity, joined=True, joined_at__isnull=False),
-                          "joined_at", since),
-        "claims": _by_day(RewardClaim.objects.filter(tier__activity=activity), "created_at", since),
+    parts = {
+        "assists": (Assist.objects.filter(activity=activity), "created_at"),
+        "unfollows": (Assist.objects.filter(activity=activity, unfollowed_at__isnull=False), "unfollowed_at"),
+        "joined": (Participant.objects.filter(activity=activity, joined=True, joined_at__isnull=False),
+                   "joined_at"),
+        "claims": (RewardClaim.objects.filter(tier__activity=activity), "created_at"),
     }
+    if since is None:  # nothing rolled up: every day, grouped
+        live_rows = {key: _by_day(qs, field, None) for key, (qs, field) in parts.items()}
+    else:  # the live days (usually today alone) in one statement
+        live_rows = live_counts(parts, since, None, day=split if split == today() else None)
     for key, rows in live_rows.items():
         for day, n in rows.items():
             figures[day][key] += n
     return [{"day": d, **f, "net": f["assists"] - f["unfollows"]}
             for d, f in sorted(figures.items(), reverse=True) if any(f.values())]
+
+
+def participant_figures(activity: Activity) -> tuple[list[tuple[int, int]], int, int]:
+    """``(levels, joined, flagged)`` of the activity's participants in one scan: the
+    fission-level distribution (level, participants) and the joined and flagged counts."""
+    rows = list(Participant.objects.filter(activity=activity).values("level")
+                .annotate(n=Count("id"), joined=Count("id", filter=Q(joined=True)),
+                          flagged=Count("id", filter=Q(flagged=True))).order_by("level"))
+    return ([(r["level"], r["n"]) for r in rows], sum(r["joined"] for r in rows),
+            sum(r["flagged"] for r in rows))
 
 
 def levels(activity: Activity) -> list[tuple[int, int]]:

@@ -71,3 +71,12 @@ def _account_ids(team: Team | None, flt: FanFilter) -> list[int]:
 
 def latest_sync(team: Team | None, account_id: int) -> FanSync | None:
     return FanSync.objects.for_team(team).filter(account_id=account_id).order_by("-started_at").first()
+
+
+def latest_syncs(team: Team | None, account_ids: list[int]) -> dict[int, FanSync]:
+    """The latest sync of each of the accounts, in one query (``DISTINCT ON`` the account)."""
+    if not account_ids:
+        return {}
+    rows = (FanSync.objects.for_team(team).filter(account_id__in=account_ids)
+            .order_by("account_id", "-started_at", "-id").distinct("account_id"))
+    return {sync.account_id: sync for sync in rows}

@@ -33,8 +33,9 @@ def fan_list(request: HttpRequest) -> HttpResponse:
     page = BoundedPaginator(queryset, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    accounts = OfficialAccount.objects.for_team(request.team)
-    account_syncs = [(a, selectors.latest_sync(request.team, a.pk)) for a in accounts]
+    accounts = list(OfficialAccount.objects.for_team(request.team))
+    syncs = selectors.latest_syncs(request.team, [a.pk for a in accounts])
+    account_syncs = [(a, syncs.get(a.pk)) for a in accounts]
     return render(request, "fans/fan_list.html", {
         "form": form, "page": page, "query": query.urlencode(), "account_syncs": account_syncs,
     })

@@ -226,7 +226,10 @@ class Recipient(models.Model):
             # Claiming: the pending (and possibly stale sending) rows of a job, in id order.
             models.Index(fields=["job", "id"], name="recipient_claim",
                          condition=models.Q(state__in=["pending", "sending"])),
-            models.Index(fields=["job", "state"], name="recipient_job_state"),
+            # The job page's recipient list in id order, all states or one (the console
+            # pages through a 100,000-recipient job without sorting it); state counts.
+            models.Index(fields=["job", "state", "id"], name="recipient_job_state_id"),
+            models.Index(fields=["job", "id"], name="recipient_job_id"),
             # TEMPLATESENDJOBFINISH lookup.
             models.Index(fields=["msgid"], name="recipient_msgid", condition=~models.Q(msgid="")),
             # The job page's delivery report counts (TEMPLATESENDJOBFINISH statuses received).

@@ -31,10 +31,11 @@ class StatsFilterForm(BootstrapMixin, forms.Form):
 
     def __init__(self, *args, accounts=(), activities=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.accounts, self.activities = list(accounts), list(activities)
         self.fields["account"].widget.choices = [("", _("All accounts")),
-                                                 *((a.pk, a.name) for a in accounts)]
+                                                 *((a.pk, a.name) for a in self.accounts)]
         self.fields["activity"].widget.choices = [("", _("All activities")),
-                                                  *((a.pk, a.name) for a in activities)]
+                                                  *((a.pk, a.name) for a in self.activities)]
 
     def clean(self):
         data = super().clean()

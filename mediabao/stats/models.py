@@ -1,4 +1,5 @@
-"""Daily roll-ups of the statistics (数据统计): one row per account (and activity) per local day.
+"""Daily roll-ups of the statistics (数据统计): one row per account (and activity) per local day
+(and, for the fission levels, per level).
 
 The rows are derived data: :mod:`mediabao.stats.rollup` recomputes whole days from the
 source rows (fans, participants, assists, reward claims, promo-code follows), so a
@@ -57,6 +58,38 @@ class ChannelDaily(TeamOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["channel", "day"], name="uniq_channel_daily")]
         indexes = [models.Index(fields=["team", "day"], name="channeldaily_team_day")]
+
+
+class LevelDaily(TeamOwned):
+    """Participants first seen on one day (``Participant.created_at``), by fission level, of
+    one activity on one account: the statistics page's level distribution of a range."""
+
+    account = models.ForeignKey("wechat.OfficialAccount", on_delete=models.CASCADE, related_name="+")
+    activity = models.ForeignKey("campaigns.Activity", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    level = models.PositiveIntegerField()
+    participants = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "activity", "day", "level"], name="uniq_level_daily"),
+        ]
+        indexes = [models.Index(fields=["team", "day"], name="leveldaily_team_day")]
+
+
+class InviterDaily(TeamOwned):
+    """Assists of one inviter on one day (``Assist.created_at``, every assist recorded): the
+    statistics page's top inviters of a range, without grouping the range's assists."""
+
+    inviter = models.ForeignKey("campaigns.Participant", on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey("wechat.OfficialAccount", on_delete=models.CASCADE, related_name="+")
+    activity = models.ForeignKey("campaigns.Activity", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    assists = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["inviter", "day"], name="uniq_inviter_daily")]
+        indexes = [models.Index(fields=["team", "day"], name="inviterdaily_team_day")]
 
 
 class RollupState(models.Model):

@@ -1,4 +1,5 @@
-"""Keeping the daily roll-ups (:class:`DailyStat`, :class:`ChannelDaily`) current.
+"""Keeping the daily roll-ups (:class:`DailyStat`, :class:`ChannelDaily`, :class:`LevelDaily`,
+:class:`InviterDaily`) current.
 
 A refresh recomputes whole local days of one team from the source rows, with the same
 queries the live statistics run, and replaces those days' rows in one transaction, so
@@ -32,7 +33,7 @@ from django.utils import timezone
 from mediabao.campaigns.models import Assist, Participant, RewardClaim
 from mediabao.channels.models import ChannelFollow, ChannelScan
 from mediabao.fans.models import Fan
-from mediabao.stats.models import ChannelDaily, DailyStat, RollupState
+from mediabao.stats.models import ChannelDaily, DailyStat, InviterDaily, LevelDaily, RollupState
 from mediabao.stats.selectors import TZ, bounds, today
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ def _grouped(queryset: QuerySet, column: str, lo: datetime, hi: datetime, *keys:
             .annotate(n=Count("id")).order_by().values_list(*keys, "day", "n"))
 
 
-def compute(team_id: int, start: date, end: date) -> tuple[list[DailyStat], list[ChannelDaily]]:
+def compute(team_id: int, start: date, end: date
+            ) -> tuple[list[DailyStat], list[ChannelDaily], list[LevelDaily], list[InviterDaily]]:
     """The roll-up rows of ``start``..``end`` (unsaved), from the source rows."""
     lo, hi = bounds(start, end)
     cells: dict[tuple[int, int | None, date], dict[str, int]] = defaultdict(
@@ -122,25 +124,35 @@ def compute(team_id: int, start: date, end: date) -> tuple[list[DailyStat], list
         channel_cells[(channel_id, account_id, day)]["scans"] += n
     channels = [ChannelDaily(team_id=team_id, channel_id=ch, account_id=acc, day=day, **values)
                 for (ch, acc, day), values in channel_cells.items()]
-    return stats, channels
+    levels = [LevelDaily(team_id=team_id, account_id=acc, activity_id=act, level=level, day=day,
+                         participants=n)
+              for acc, act, level, day, n in _grouped(Participant.objects.filter(team_id=team_id),
+                                                      "created_at", lo, hi, "account_id", "activity_id",
+                                                      "level")]
+    inviters = [InviterDaily(team_id=team_id, inviter_id=inviter, account_id=acc, activity_id=act, day=day,
+                             assists=n)
+                for inviter, acc, act, day, n in _grouped(assists, "created_at", lo, hi, "inviter_id",
+                                                          "account_id", "activity_id")]
+    return stats, channels, levels, inviters
 
 
 def refresh(team_id: int, start: date, end: date) -> int:
     """Replace the roll-ups of ``start``..``end`` (local days) of one team; returns rows written."""
-    stats, channels = compute(team_id, start, end)
+    rows = compute(team_id, start, end)
     with transaction.atomic():
-        DailyStat.objects.filter(team_id=team_id, day__range=(start, end)).delete()
-        ChannelDaily.objects.filter(team_id=team_id, day__range=(start, end)).delete()
-        DailyStat.objects.bulk_create(stats, batch_size=2000)
-        ChannelDaily.objects.bulk_create(channels, batch_size=2000)
-    return len(stats) + len(channels)
+        for model in (DailyStat, ChannelDaily, LevelDaily, InviterDaily):
+            model.objects.filter(team_id=team_id, day__range=(start, end)).delete()
+        for made in rows:
+            if made:
+                type(made[0]).objects.bulk_create(made, batch_size=2000)
+    return sum(len(made) for made in rows)
 
 
 def first_day(team_id: int) -> date | None:
     """The earliest local day any source row of the team falls on (None: no rows)."""
     found = [
         Fan.objects.filter(team_id=team_id).aggregate(v=Min("subscribe_time"))["v"],
-        Fan.objects.filter(team_id=team_id, unsubscribe_time__isnull=False)
+        Fan.objects.filter(team_id=team_id, unsubscribe_time__isnull=False, subscribed=False)
         .aggregate(v=Min("unsubscribe_time"))["v"],
         Participant.objects.filter(team_id=team_id).aggregate(v=Min("created_at"))["v"],
         Assist.objects.filter(team_id=team_id).aggregate(v=Min("created_at"))["v"],
@@ -212,7 +224,8 @@ def active_teams(since: datetime) -> set[int]:
                 or Participant.objects.filter(team_id=team_id, created_at__gte=since).exists()
                 or Participant.objects.filter(team_id=team_id, joined=True, joined_at__gte=since).exists()
                 or Fan.objects.filter(team_id=team_id, subscribe_time__gte=since).exists()
-                or Fan.objects.filter(team_id=team_id, unsubscribe_time__gte=since).exists()):
+                or Fan.objects.filter(team_id=team_id, subscribed=False,
+                                      unsubscribe_time__gte=since).exists()):
             teams.add(team_id)
     return teams
 

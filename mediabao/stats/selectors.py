@@ -13,9 +13,10 @@ are made with the same queries, so both give the same numbers:
 * participants joined: ``Participant.joined_at`` (the fan opened the poster link);
 * assists: ``Assist.created_at`` (every assist recorded, deducted ones included);
 * tiers completed: ``RewardClaim.created_at`` (one claim per tier reached with stock);
-* top inviters: assists in the range grouped by inviter (live, ``assist_team_time``);
-* fission levels: participants first seen in the range grouped by ``level`` (live,
-  ``participant_team_recent``);
+* top inviters: assists in the range grouped by inviter (roll-ups
+  :class:`~mediabao.stats.models.InviterDaily`, then live: ``assist_team_time``);
+* fission levels: participants first seen in the range grouped by ``level`` (roll-ups
+  :class:`~mediabao.stats.models.LevelDaily`, then live: ``participant_team_recent``);
 * channels: :func:`mediabao.channels.selectors.breakdown` (roll-ups, then live).
 
 With an activity, the fan figures are the fans whose source is that activity's poster
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.db import connections
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -107,11 +109,49 @@ class Report:
     channels: list[dict] = field(default_factory=list)
 
 
-def _per_day(queryset: QuerySet, column: str, lo: datetime, hi: datetime) -> list[tuple[date, int]]:
+def _per_day_queryset(queryset: QuerySet, column: str, lo: datetime, hi: datetime | None) -> QuerySet:
     """``(day, count)`` of the rows whose ``column`` falls in ``[lo, hi)``: one GROUP BY."""
-    return list(queryset.filter(**{f"{column}__gte": lo, f"{column}__lt": hi})
-                .annotate(day=TruncDate(column, tzinfo=TZ)).values("day")
-                .annotate(n=Count("*")).order_by().values_list("day", "n"))  # COUNT(*): index-only
+    if hi is not None:
+        queryset = queryset.filter(**{f"{column}__lt": hi})
+    return (queryset.filter(**{f"{column}__gte": lo})
+            .annotate(day=TruncDate(column, tzinfo=TZ)).values("day")
+            .annotate(n=Count("*")).order_by().values_list("day", "n"))  # COUNT(*): index-only
+
+
+def live_counts(parts: dict[str, tuple[QuerySet, str]], lo: datetime, hi: datetime | None,
+                day: date | None = None) -> dict[str, dict[date, int]]:
+    """Per figure, ``{day: count}`` of the rows whose column falls in ``[lo, hi)`` (``hi``
+    None: no upper bound), for ``parts`` = ``{figure: (queryset, column)}``: ONE statement,
+    the figures' queries joined by ``UNION ALL``.
+
+    ``day`` given (the range is that one local day, the usual live part: today) counts
+    each figure with a plain ``count(*)`` on its index range; otherwise each figure is
+    grouped by its local day (``AT TIME ZONE`` on every row, which costs more than the
+    count itself on a busy day)."""
+    if not parts:
+        return {}
+    pieces, params, db = [], [], None
+    for name, (queryset, column) in parts.items():
+        db = queryset.db
+        if day is not None:
+            rows = queryset.filter(**{f"{column}__gte": lo})
+            if hi is not None:
+                rows = rows.filter(**{f"{column}__lt": hi})
+            sql, p = rows.order_by().values("pk").query.sql_with_params()
+            # ``sql`` is the ORM's own, with placeholders: every value travels as a parameter
+            pieces.append(f"SELECT %s AS figure, %s::date AS day, count(*) AS n FROM ({sql}) AS live")  # noqa: S608
+            params.extend([name, day, *p])
+        else:
+            sql, p = _per_day_queryset(queryset, column, lo, hi).query.sql_with_params()
+            pieces.append(f"SELECT %s AS figure, grouped.* FROM ({sql}) AS grouped")  # noqa: S608
+            params.extend([name, *p])
+    out: dict[str, dict[date, int]] = {name: {} for name in parts}
+    with connections[db].cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(f"({piece})" for piece in pieces), params)
+        for name, d, n in cursor.fetchall():
+            if n:
+                out[name][d] = n
+    return out
 
 
 def fans_queryset(team, account: OfficialAccount | None = None,
@@ -146,14 +186,15 @@ def rolled_split(team, start: date, end: date, live: bool = False) -> date:
 def report(team, start: date, end: date, *, account: OfficialAccount | None = None,
            activity: Activity | None = None, top: int = TOP_INVITERS, daily_only: bool = False,
            live: bool = False) -> Report:
-    """Everything the statistics page shows, in about ten queries whatever the range.
+    """Everything the statistics page shows, in ten queries whatever the range (roll-ups
+    for the settled days, one statement of live counts, two for the top inviters, one for
+    the levels, four for the promo codes).
 
     ``account`` and ``activity`` must already be the team's (views resolve them with
     ``get_for_team_or_404``); every query is also scoped to ``team``. ``daily_only``
     skips the top inviters, levels and promo codes (for the CSV of the daily table).
     ``live`` ignores the roll-ups (the tests compare both).
     """
-    lo, hi = bounds(start, end)
     span = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     days = {d: Day(d) for d in span}
 
@@ -177,36 +218,51 @@ def report(team, start: date, end: date, *, account: OfficialAccount | None = No
                 setattr(days[row["day"]], name, row[name])
     participants = _scoped(Participant, team, account, activity)
     assists = _scoped(Assist, team, account, activity)
-    if split <= end:
-        llo, lhi = bounds(split, end)
+    if split <= end:  # usually today alone: one statement of plain counts
+        lo, hi = bounds(split, end)
         fans = fans_queryset(team, account, activity)
-        fill(_per_day(fans, "subscribe_time", llo, lhi), "new_fans")
-        fill(_per_day(fans.filter(subscribed=False), "unsubscribe_time", llo, lhi), "unfollows")
-        fill(_per_day(participants.filter(joined=True), "joined_at", llo, lhi), "joined")
-        fill(_per_day(assists, "created_at", llo, lhi), "assists")
         claims = _scoped(RewardClaim, team, account, activity, account_field="participant__account",
                          activity_field="tier__activity")
-        fill(_per_day(claims, "created_at", llo, lhi), "tiers")
+        found = live_counts({
+            "new_fans": (fans, "subscribe_time"),
+            "unfollows": (fans.filter(subscribed=False), "unsubscribe_time"),
+            "joined": (participants.filter(joined=True), "joined_at"),
+            "assists": (assists, "created_at"),
+            "tiers": (claims, "created_at"),
+        }, lo, hi, day=split if split == end else None)
+        for name, per_day in found.items():
+            fill(per_day.items(), name)
 
     ordered = list(days.values())
     totals = Day(end, **{name: sum(getattr(d, name) for d in ordered)
                         for name in ("new_fans", "unfollows", "joined", "assists", "tiers")})
     rep = Report(start=start, end=end, account=account, activity=activity, days=ordered, totals=totals)
     if not daily_only:
-        rep.top_inviters = top_inviters(assists, lo, hi, top)
-        rep.levels = levels(participants, lo, hi)
+        rep.top_inviters = top_inviters(team, start, end, account, activity, split, top)
+        rep.levels = levels(team, start, end, account, activity, split)
         rep.channels = channel_breakdown(team, start, end, account, activity, split=split)
     return rep
 
 
-def top_inviters(assists: QuerySet, lo: datetime, hi: datetime, limit: int) -> list[Inviter]:
+def top_inviters(team, start: date, end: date, account: OfficialAccount | None, activity: Activity | None,
+                 split: date, limit: int) -> list[Inviter]:
     """The inviters with the most assists in the range (ties: the earlier participant first).
 
-    Two queries: the GROUP BY on ``inviter_id`` alone (no join to sort), then the
-    ``limit`` participants it names.
+    Two queries: the inviters' sums (days before ``split`` from
+    :class:`~mediabao.stats.models.InviterDaily`, the rest grouped from the assists, one
+    statement), then the ``limit`` participants it names.
     """
-    top = list(assists.filter(created_at__gte=lo, created_at__lt=hi).values("inviter_id")
-               .annotate(n=Count("id")).order_by("-n", "inviter_id").values_list("inviter_id", "n")[:limit])
+    from mediabao.stats.models import InviterDaily
+
+    pieces: list[QuerySet] = []
+    if split > start:
+        rolled = _scoped(InviterDaily, team, account, activity).filter(day__gte=start, day__lt=split)
+        pieces.append(rolled.order_by().values_list("inviter_id", "assists"))
+    if split <= end:
+        lo, hi = bounds(split, end)
+        pieces.append(_scoped(Assist, team, account, activity).filter(created_at__gte=lo, created_at__lt=hi)
+                      .values("inviter_id").annotate(n=Count("id")).order_by().values_list("inviter_id", "n"))
+    top = _union_sum(pieces, "inviter_id", "SUM(n) DESC, inviter_id", limit)
     if not top:
         return []
     people = {p.pk: p for p in Participant.objects.filter(pk__in=[pk for pk, _n in top])
@@ -217,13 +273,45 @@ def top_inviters(assists: QuerySet, lo: datetime, hi: datetime, limit: int) -> l
             for pk, n in top if pk in people]
 
 
-def levels(participants: QuerySet, lo: datetime, hi: datetime) -> list[tuple[int, int]]:
+def _union_sum(pieces: list[QuerySet], key: str, order: str, limit: int | None = None
+               ) -> list[tuple[int, int]]:
+    """``(key, SUM(n))`` over the ``(key, n)`` rows of ``pieces`` (roll-ups and live rows),
+    in one statement, zero sums left out. ``key`` and ``order`` are this module's own words."""
+    sql, params = [], []
+    for piece in pieces:
+        q, p = piece.query.sql_with_params()
+        sql.append(f"({q})")
+        params.extend(p)
+    tail = ""
+    if limit is not None:
+        tail = " LIMIT %s"
+        params.append(limit)
+    with connections[Participant.objects.db].cursor() as cursor:
+        cursor.execute(f"SELECT {key}, SUM(n) FROM ({' UNION ALL '.join(sql)}) AS found ({key}, n) "  # noqa: S608
+                       f"GROUP BY {key} HAVING SUM(n) > 0 ORDER BY {order}{tail}", params)
+        return [(k, int(n)) for k, n in cursor.fetchall()]
+
+
+def levels(team, start: date, end: date, account: OfficialAccount | None, activity: Activity | None,
+           split: date) -> list[tuple[int, int]]:
     """Fission-level distribution: ``(level, participants)`` of those first seen in the range.
 
     Level 1 is a fan who joined by keyword; level n+1 was brought by a level-n inviter.
+    The days before ``split`` come from :class:`~mediabao.stats.models.LevelDaily`, the
+    rest from the participants; both in one statement.
     """
-    return list(participants.filter(created_at__gte=lo, created_at__lt=hi).values("level")
-                .annotate(n=Count("id")).order_by("level").values_list("level", "n"))
+    from mediabao.stats.models import LevelDaily
+
+    pieces: list[QuerySet] = []
+    if split > start:
+        rolled = _scoped(LevelDaily, team, account, activity).filter(day__gte=start, day__lt=split)
+        pieces.append(rolled.order_by().values_list("level", "participants"))
+    if split <= end:
+        lo, hi = bounds(split, end)
+        pieces.append(_scoped(Participant, team, account, activity)
+                      .filter(created_at__gte=lo, created_at__lt=hi).values("level")
+                      .annotate(n=Count("id")).order_by().values_list("level", "n"))
+    return _union_sum(pieces, "level", "level")
 
 
 def channel_breakdown(team, start: date, end: date, account: OfficialAccount | None,

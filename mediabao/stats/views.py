@@ -7,7 +7,7 @@ import io
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
@@ -21,22 +21,34 @@ from mediabao.wechat.models import OfficialAccount
 GREEN, GREY, BLUE, ORANGE, PURPLE = "#198754", "#adb5bd", "#0d6efd", "#fd7e14", "#6f42c1"
 
 
-def resolve(team, data) -> tuple[OfficialAccount | None, Activity | None]:
-    """The filter's account and activity in the team; another team's id is a 404."""
+def resolve(team, data, form: StatsFilterForm | None = None
+            ) -> tuple[OfficialAccount | None, Activity | None]:
+    """The filter's account and activity in the team; another team's id is a 404.
+    With the filter ``form``, they are picked from the team's accounts and activities it
+    has already read for its choices (no query)."""
     account = activity = None
     if data.get("account"):
-        account = get_for_team_or_404(OfficialAccount, team, pk=data["account"])
+        account = (_pick(form.accounts, data["account"]) if form is not None
+                   else get_for_team_or_404(OfficialAccount, team, pk=data["account"]))
     if data.get("activity"):
-        activity = get_for_team_or_404(Activity, team, pk=data["activity"])
+        activity = (_pick(form.activities, data["activity"]) if form is not None
+                    else get_for_team_or_404(Activity, team, pk=data["activity"]))
     return account, activity
+
+
+def _pick(objects, pk: int):
+    for obj in objects:
+        if obj.pk == pk:
+            return obj
+    raise Http404
 
 
 def filter_form(request: HttpRequest) -> StatsFilterForm:
     team = request.team
     return StatsFilterForm(
         request.GET or None,
-        accounts=OfficialAccount.objects.for_team(team).order_by("name").only("pk", "name"),
-        activities=Activity.objects.for_team(team).order_by("-start_time").only("pk", "name"),
+        accounts=list(OfficialAccount.objects.for_team(team).order_by("name").only("pk", "name")),
+        activities=list(Activity.objects.for_team(team).order_by("-start_time").only("pk", "name")),
     )
 
 
@@ -80,7 +92,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     account = activity = None
     if form.is_bound and form.is_valid():
         start, end = form.cleaned_data["start"], form.cleaned_data["end"]
-        account, activity = resolve(team, form.cleaned_data)
+        account, activity = resolve(team, form.cleaned_data, form)
     else:
         start, end = selectors.default_range()
     rep = selectors.report(team, start, end, account=account, activity=activity)
@@ -120,7 +132,7 @@ def daily_csv(request: HttpRequest) -> HttpResponse:
                             status=400, content_type="text/plain; charset=utf-8")
     if form.is_bound:
         start, end = form.cleaned_data["start"], form.cleaned_data["end"]
-        account, activity = resolve(request.team, form.cleaned_data)
+        account, activity = resolve(request.team, form.cleaned_data, form)
     else:
         (start, end), account, activity = selectors.default_range(), None, None
     return daily_csv_response(selectors.report(request.team, start, end, account=account,

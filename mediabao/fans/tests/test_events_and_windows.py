@@ -121,3 +121,21 @@ def test_a_profile_from_oauth_alone_is_not_a_follower(acct):
     assert fan.nickname == "路人" and not fan.subscribed
     services.record_subscribe(acct, "o-visitor", timezone.now())
     assert Fan.objects.get(openid="o-visitor").subscribed
+
+
+def test_latest_sync_of_every_account_in_one_query(acct, team_a, team_b, django_assert_num_queries):
+    from mediabao.fans.models import FanSync
+    from mediabao.fans.selectors import latest_syncs
+
+    second = OfficialAccount.objects.create(team=team_a, appid="wxfans000000000005", name="二号")
+    theirs = OfficialAccount.objects.create(team=team_b, appid="wxfans000000000006", name="B")
+    now = timezone.now()
+    for account, ages in ((acct, (3, 1, 2)), (theirs, (0,))):
+        for n, age in enumerate(ages):
+            FanSync.objects.create(team=account.team, account=account, generation=n, state="done",
+                                   started_at=now - timedelta(days=age))
+    with django_assert_num_queries(1):
+        found = latest_syncs(team_a, [acct.pk, second.pk, theirs.pk])
+    assert set(found) == {acct.pk}  # the other team's account is not this team's; 二号 never synced
+    assert found[acct.pk].started_at == now - timedelta(days=1)
+    assert latest_syncs(team_a, []) == {}

@@ -11,16 +11,26 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone, translation
 
-from bench.bench_console import GOAL_QUERIES, load, pages
+from bench.bench_console import GOAL_QUERIES, load, pages, rollup
 from mediabao.core.paging import BoundedPaginator
 from mediabao.fans.models import Fan
 
 FANS = 400  # participants 40, events 800, recipients 400: every list has more than a page
+#: Pages held below the goal: what they run now (an added query shows here first).
+BUDGETS = {
+    "activities: detail": 17,  # figures, tiers, leaders, daily (roll-ups + one live statement), pools
+    "stats: overview": 17,  # roll-ups + one live statement, inviters, levels, promo codes
+    "stats: 30 days": 17,
+    "stats: 90 days": 17,
+    "stats: 90 days, account": 17,  # the account comes from the filter's choices
+    "stats: 90 days, activity": 13,  # no promo codes
+}
 
 
 @pytest.fixture
 def loaded(db, client):
     ids = load(FANS)
+    rollup(ids["team"])  # as the benchmark (and the nightly task): statistics read roll-ups
     client.force_login(get_user_model().objects.get(pk=ids["user"]))
     return ids
 
@@ -36,7 +46,7 @@ def _pages():
 def test_console_page_queries(name, loaded, client, django_assert_max_num_queries):
     url = dict(pages(loaded, timezone.localdate()))[name]
     client.get(url)  # first request: session, team and per-process caches
-    with django_assert_max_num_queries(GOAL_QUERIES):
+    with django_assert_max_num_queries(BUDGETS.get(name, GOAL_QUERIES)):
         response = client.get(url)
     assert response.status_code == 200, url
 
@@ -61,3 +71,10 @@ def test_fan_list_shows_an_estimate_beyond_the_cap(loaded, client, monkeypatch):
     assert response.status_code == 200
     assert "粉丝：约 4" in text or "粉丝：100+" in text  # the console speaks Chinese by default
     assert "1 / 2+" in text
+
+
+def test_participant_page_renders_its_assists_once(loaded, client):
+    text = client.get(f"/console/campaigns/participants/{loaded['participant']}/").content.decode()
+    title = text[text.index("<title>"):text.index("</title>")]
+    assert "<table" not in title
+    assert text.count('id="assists"') == 1
