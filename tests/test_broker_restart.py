@@ -136,3 +136,20 @@ def test_worker_survives_a_redis_restart_and_nothing_waits_for_an_hour(tmp_path)
     finally:
         _stop(worker)
         _stop(server)
+
+
+def test_lease_renewal_touches_only_messages_still_unacknowledged(tmp_path):
+    from mediabao.celery import renew_leases
+
+    port = free_port()
+    server = _redis_server(port, tmp_path)
+    try:
+        r = redis.Redis(port=port)
+        r.zadd("unacked_index", {"held": 100.0, "other": 100.0})
+        assert renew_leases(r, "unacked_index", ["held", "acked-meanwhile"], now=500.0) == 1
+        assert r.zscore("unacked_index", "held") == 500.0
+        assert r.zscore("unacked_index", "other") == 100.0  # another worker's: its own lease
+        assert r.zscore("unacked_index", "acked-meanwhile") is None  # not brought back
+        assert renew_leases(r, "unacked_index", []) == 0
+    finally:
+        _stop(server)
