@@ -127,26 +127,19 @@ def _stop_heartbeat(**kwargs) -> None:
 # which raises ``AttributeError: 'NoneType' object has no attribute 'hostname'`` out of the
 # worker ("Unrecoverable error", exit 1, its running tasks killed). A task that finishes
 # after the reconnect is acknowledged through that same detached channel and fails the
-# same way. The QoS below keeps running messages out of the restore (the lease keeper
-# renews them; they are acknowledged when they finish), leaves the others to kombu's
-# restore sweep when the channel cannot reach Redis any more (they are no longer renewed,
-# so they come back within the visibility timeout), and acknowledges through a fresh
-# connection when the channel's own is gone.
+# same way. The QoS below keeps the messages of requests the worker still knows out of
+# the restore (running ones are renewed by the lease keeper and acknowledged when they
+# finish; the ones Celery drops are no longer renewed and come back through kombu's restore
+# sweep within the visibility timeout), leaves the rest to that sweep too when the channel
+# cannot reach Redis any more, and acknowledges through a fresh connection when the
+# channel's own is gone.
 
 
-def running_delivery_tags() -> set[str]:
-    """Delivery tags of the tasks this worker's pool is executing right now."""
+def _shutting_down() -> bool:
+    """The worker was told to stop (warm or cold): kombu's restore at close is right then."""
     from celery.worker import state
 
-    for _ in range(3):
-        try:
-            running = list(state.active_requests)
-            break
-        except RuntimeError:
-            time.sleep(0.01)
-    else:
-        return set()
-    return {tag for req in running if (tag := getattr(getattr(req, "message", None), "delivery_tag", None))}
+    return state.should_stop not in (None, False) or state.should_terminate not in (None, False)
 
 
 class LeasedQoS(kombu_redis.QoS):
@@ -155,8 +148,14 @@ class LeasedQoS(kombu_redis.QoS):
         return transport is None or getattr(transport, "client", None) is None
 
     def restore_unacked(self, client=None):
-        for tag in running_delivery_tags():
-            self._delivered.pop(tag, None)  # still running: renewed, acknowledged when done
+        if not _shutting_down():
+            # A lost connection, not a shutdown: requests the worker still knows may be
+            # running already (a pool process can start a task before the consumer hears of
+            # it), and restoring them now would run them twice at once. Running ones stay
+            # renewed and are acknowledged when done; the ones Celery drops after the
+            # reconnect are no longer renewed and come back through the restore sweep.
+            for tag in held_delivery_tags():
+                self._delivered.pop(tag, None)
         if self._detached():
             if self._delivered:
                 log.warning("broker connection lost: %d unacknowledged message(s) left for the "
