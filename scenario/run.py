@@ -620,7 +620,8 @@ class Scenario:
             crowd()), self.remaining(3600), 1.0)
         sim.clear_faults()
         opener.finish()
-        log(f"fans opened {opener.opened:,} join cards ({opener.errors} errors)")
+        log(f"fans opened {opener.opened:,} join cards ({opener.errors} errors, {opener.retried} taps again "
+            "after a failed page)")
         log(f"crowd {status['state']} in {time.monotonic() - t0:.1f} s: {json.dumps(status['stats'])}")
         # let the platform finish its queued work (posters, notices): bounded
         self.db()
@@ -838,14 +839,15 @@ class Scenario:
 
 class CardOpener(threading.Thread):
     """The fans' thumbs: a crowd fan who got the join card (a news link to the activity's
-    OAuth page) opens it in wxsim's webview, once; the platform then sends the poster."""
+    OAuth page) opens it in wxsim's webview, once (again if the page failed); the platform
+    then sends the poster."""
 
     def __init__(self, sim_url: str, appid: str, first_index: int, stop_after: float) -> None:
         super().__init__(daemon=True)
         self.sim_url, self.appid, self.first = sim_url, appid, first_index
         self.deadline = time.monotonic() + stop_after
         self.done: set[str] = set()
-        self.opened = self.errors = 0
+        self.opened = self.errors = self.retried = 0
         self._stop_event = threading.Event()
         self._idle_rounds = 0
 
@@ -869,16 +871,22 @@ class CardOpener(threading.Thread):
         return found
 
     def _open(self, openid: str, url: str) -> None:
-        try:
-            r = requests.post(f"{self.sim_url}/_sim/accounts/{self.appid}/fans/{openid}/open",
-                              json={"url": url}, timeout=120)
-            ok = r.ok and r.json().get("result", {}).get("status") == 200
-        except requests.RequestException:
-            ok = False
-        if ok:
-            self.opened += 1
-        else:
-            self.errors += 1
+        """Tap the card; a page that fails (a 5xx while a server restarts, a timeout) is
+        tapped again a few seconds later, as a fan would, at most twice more."""
+        for attempt in range(3):
+            if attempt:
+                time.sleep(3)
+                self.retried += 1
+            try:
+                r = requests.post(f"{self.sim_url}/_sim/accounts/{self.appid}/fans/{openid}/open",
+                                  json={"url": url}, timeout=120)
+                ok = r.ok and r.json().get("result", {}).get("status") == 200
+            except requests.RequestException:
+                ok = False
+            if ok:
+                self.opened += 1
+                return
+        self.errors += 1
 
     def run(self) -> None:
         with ThreadPoolExecutor(max_workers=8) as pool:
