@@ -76,19 +76,49 @@ def renew_leases(client, index_key: str, tags: list[str], now: float | None = No
     return int(client.zadd(index_key, dict.fromkeys(tags, now), xx=True, ch=True) or 0)
 
 
+#: Acknowledgements that hit a broker outage: (unacked_index key, unacked key, tag), sent
+#: again by the lease keeper. Without this the message of a task that had finished was
+#: restored by the sweep and the task ran a second time (a join card sent twice).
+_pending_acks: set[tuple[str, str, str]] = set()
+_pending_lock = threading.Lock()
+
+
+def defer_ack(index_key: str, hash_key: str, tag: str) -> None:
+    with _pending_lock:
+        _pending_acks.add((index_key, hash_key, tag))
+
+
+def flush_pending_acks(client) -> int:
+    """Acknowledge what an outage kept from being acknowledged. Returns how many."""
+    with _pending_lock:
+        pending = list(_pending_acks)
+    if not pending:
+        return 0
+    pipe = client.pipeline()
+    for index_key, hash_key, tag in pending:
+        pipe.zrem(index_key, tag).hdel(hash_key, tag)
+    pipe.execute()
+    with _pending_lock:
+        _pending_acks.difference_update(pending)
+    log.info("acknowledged %d message(s) whose acknowledgement had hit a broker outage", len(pending))
+    return len(pending)
+
+
 def _lease_loop(interval: float) -> None:
-    """Renew this worker's messages every ``interval`` seconds, on a broker connection of
-    its own (the consumer's is not thread-safe and is gone while it reconnects)."""
+    """Renew this worker's messages every ``interval`` seconds (sooner while acknowledgements
+    wait), on a broker connection of its own (the consumer's is not thread-safe and is gone
+    while it reconnects)."""
     conn = None
-    while not _stop.wait(interval):
+    while not _stop.wait(min(interval, 2.0) if _pending_acks else interval):
         tags = held_delivery_tags()
-        if not tags:
+        if not tags and not _pending_acks:
             continue
         try:
             if conn is None:
                 conn = app.connection_for_write()
             channel = conn.default_channel
             with channel.conn_or_acquire() as client:
+                flush_pending_acks(client)
                 renew_leases(client, channel.unacked_index_key, tags)
         except Exception:  # noqa: BLE001 - broker down: nobody can restore meanwhile either
             log.debug("could not renew broker leases", exc_info=True)
@@ -165,13 +195,19 @@ class LeasedQoS(kombu_redis.QoS):
         return super().restore_unacked(client)
 
     def ack(self, delivery_tag):
-        if not self._detached():
-            return super().ack(delivery_tag)
-        with app.connection_for_write() as conn:
-            channel = conn.default_channel
-            with channel.conn_or_acquire() as client:
-                client.pipeline().zrem(self.unacked_index_key, delivery_tag) \
-                    .hdel(self.unacked_key, delivery_tag).execute()
+        try:
+            if not self._detached():
+                return super().ack(delivery_tag)
+            with app.connection_for_write() as conn:
+                channel = conn.default_channel
+                with channel.conn_or_acquire() as client:
+                    client.pipeline().zrem(self.unacked_index_key, delivery_tag) \
+                        .hdel(self.unacked_key, delivery_tag).execute()
+        except self.channel.connection_errors:
+            # The broker is restarting: the lease keeper acknowledges it once it is back,
+            # long before the restore sweep would hand the finished task out again.
+            log.warning("broker unreachable: acknowledgement of %s deferred", delivery_tag)
+            defer_ack(self.unacked_index_key, self.unacked_key, delivery_tag)
         return kombu_virtual.QoS.ack(self, delivery_tag)
 
     def reject(self, delivery_tag, requeue=False):

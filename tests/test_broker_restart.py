@@ -153,3 +153,21 @@ def test_lease_renewal_touches_only_messages_still_unacknowledged(tmp_path):
         assert renew_leases(r, "unacked_index", []) == 0
     finally:
         _stop(server)
+
+
+def test_deferred_acknowledgements_are_sent_once_the_broker_is_back(tmp_path):
+    from mediabao.celery import _pending_acks, defer_ack, flush_pending_acks
+
+    port = free_port()
+    server = _redis_server(port, tmp_path)
+    try:
+        r = redis.Redis(port=port)
+        r.zadd("unacked_index", {"done": 100.0, "running": 100.0})
+        r.hset("unacked", mapping={"done": "{}", "running": "{}"})
+        defer_ack("unacked_index", "unacked", "done")
+        assert flush_pending_acks(r) == 1
+        assert r.zscore("unacked_index", "done") is None and not r.hexists("unacked", "done")
+        assert r.zscore("unacked_index", "running") == 100.0 and r.hexists("unacked", "running")
+        assert not _pending_acks and flush_pending_acks(r) == 0
+    finally:
+        _stop(server)
