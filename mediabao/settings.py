@@ -64,7 +64,28 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("MEDIABAO_TASK_QUEUE", "mediabao")
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A message a worker has taken stays in kombu's ``unacked`` hash until it is acknowledged;
+# kombu puts it back in the queue once it is older than the visibility timeout. Workers
+# renew the messages they still hold (mediabao.celery's lease keeper, every tenth of the
+# timeout), so the timeout only counts for messages nobody holds any more: a worker
+# killed, or one whose connection dropped while Redis restarted (it forgets what it had
+# reserved). They come back within the timeout plus one restore sweep (every 10 s) instead
+# of an hour. Tasks must stay safe to run twice (docs/deployment.md, "Tasks run twice").
+BROKER_VISIBILITY_TIMEOUT = max(30, env_int("MEDIABAO_BROKER_VISIBILITY_TIMEOUT", 120))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": 10,  # a restore sweep every 10 s (kombu: every 100 s) ...
+    "unacked_restore_throttle": 1,   # ... each one scanning (cheap: one ZRANGE under a lock)
+    "unacked_mutex_expire": 60,      # a sweeper killed mid-sweep blocks the others 1 min, not 5
+}
+# Explicit, because Celery 6 changes the default: a task running when the broker connection
+# drops finishes (its row-level claims make the later redelivery a no-op) instead of being
+# cancelled half-way through a send to WeChat.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# kombu's Redis transport with a QoS that survives a broker restart (mediabao/celery.py):
+# no worker exit on the reconnect, running tasks not restored while they run.
+if CELERY_BROKER_URL.split("://", 1)[0] in ("redis", "rediss"):
+    CELERY_BROKER_TRANSPORT = "mediabao.celery:RedisTransport"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -25,7 +25,11 @@ def send_notice(notice_id: int) -> str:
     return services.deliver_notice(notice_id)
 
 
-@shared_task(name="mediabao.campaigns.send_join_card", acks_late=True)
+# A join card or courtesy text has no row to claim; these errors are raised before WeChat
+# is called (the access token is read from Redis/PostgreSQL first), so a retry cannot
+# send it twice. Without the retry a card caught by a Redis restart was never sent.
+@shared_task(name="mediabao.campaigns.send_join_card", acks_late=True, autoretry_for=TRANSIENT,
+             retry_backoff=1, retry_backoff_max=30, retry_jitter=False, max_retries=8)
 def send_join_card(activity_id: int, account_id: int, openid: str) -> bool:
     """The news card “点击链接生成我的专属海报” whose link is the activity's OAuth link."""
     from mediabao.campaigns import delivery
@@ -42,7 +46,8 @@ def send_poster_image(participant_id: int) -> bool:
     return delivery.send_poster_image(participant_id)
 
 
-@shared_task(name="mediabao.campaigns.send_text", acks_late=True)
+@shared_task(name="mediabao.campaigns.send_text", acks_late=True, autoretry_for=TRANSIENT,
+             retry_backoff=1, retry_backoff_max=30, retry_jitter=False, max_retries=8)
 def send_text(account_id: int, openid: str, text: str) -> bool:
     """A courtesy text (welcome to an assisting fan); dropped silently outside the window."""
     from mediabao.campaigns import delivery

@@ -72,12 +72,36 @@ def notify_operator(job_id: int) -> str:
     return notify.job_stopped(job_id)
 
 
-@shared_task(name="mediabao.messaging.fire_schedule", acks_late=True)
-def fire_schedule(schedule_id: int) -> int | None:
-    """One SOP firing: an ordinary job with the audience of this moment."""
+#: How long a firing remembers that it ran (a redelivery comes within minutes).
+FIRED_TTL = 24 * 3600
+
+
+@shared_task(name="mediabao.messaging.fire_schedule", acks_late=True, bind=True)
+def fire_schedule(self, schedule_id: int) -> int | None:
+    """One SOP firing: an ordinary job with the audience of this moment.
+
+    Each firing is one message; it is delivered again if its worker is gone before the
+    acknowledgement (see the broker leases in mediabao/celery.py). A recurring schedule
+    stays enabled, so a second run would create a second job and message every fan twice:
+    the firing is remembered by its task id and a redelivery after success does nothing."""
+    from django.core.cache import cache
+
     from mediabao.messaging import schedules
 
+    key = f"messaging:fired:{self.request.id}"
+    try:
+        done = cache.get(key)
+    except Exception:  # noqa: BLE001 - Redis down: fire; a lost firing is worse than nothing
+        log.warning("could not check firing %s of schedule %s", self.request.id, schedule_id)
+        done = None
+    if done is not None:
+        log.info("firing %s of schedule %s already ran (job %s)", self.request.id, schedule_id, done)
+        return done or None
     job = schedules.fire(schedule_id)
+    try:
+        cache.set(key, job.pk if job else 0, timeout=FIRED_TTL)
+    except Exception:  # noqa: BLE001 - the job exists; only a redelivery could repeat it
+        log.warning("could not record firing %s of schedule %s", self.request.id, schedule_id)
     return job.pk if job else None
 
 
