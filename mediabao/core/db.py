@@ -43,24 +43,9 @@ def upsert(instance: Model, conflict: Sequence[str], update: Mapping[str, str] |
            f"VALUES ({', '.join(['%s'] * len(fields))}) "
            f"ON CONFLICT ({', '.join(quote(c) for c in conflict)}) {action} "
            f"RETURNING {back}{', ' + extra_returning if extra_returning else ''}")
-    with _prepared_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
-
-
-def _prepared_cursor():
-    """A cursor whose statements PostgreSQL keeps prepared on the connection.
-
-    Django's psycopg cursors bind parameters client-side, so PostgreSQL parses and plans
-    every statement again. These few statements run on every WeChat event: a
-    server-side-binding cursor lets psycopg prepare each after a few executions (its
-    ``prepare_threshold``), and PostgreSQL then only binds and executes. Wrapped like any
-    Django cursor (query logging, execute wrappers), in the same transaction.
-    """
-    import psycopg
-
-    connection.ensure_connection()
-    return connection._prepare_cursor(psycopg.Cursor(connection.connection))
 
 
 def insert_or_skip(instance: Model, conflict: Sequence[str]) -> bool:

@@ -16,15 +16,13 @@ before (committed before ``success``), and nothing is lost if a process dies: th
 pending rows stay in the table.
 
 Who runs it: each web process has one daemon thread that the callback wakes
-(:func:`wake`, no round trip) and that handles batches until nothing is pending. While
-the process's request threads are busy with a spike of pushes, answering WeChat in time
-comes first: the thread waits between batches, but never lets the backlog get older
-than :data:`MAX_LAG_SECONDS`. Not the Celery worker: its slots are held for minutes by
-send-job runners, and the fan table must not wait for a send to finish. Beat's
-``wechat.process_pending_events`` sweeps every 10 s for events whose web process died
-before their turn. One batch runs at a time across all processes (a PostgreSQL advisory
-lock), in the order of the event ids, so handlers see each fan's events in order.
-``WECHAT_PROCESS_EVENTS = "now"`` handles them in the caller instead (tests, scripts).
+(:func:`wake`, no round trip) and that handles batches until nothing is pending. Not the
+Celery worker: its slots are held for minutes by send-job runners, and the fan table
+must not wait for a send to finish. Beat's ``wechat.process_pending_events`` sweeps
+every 10 s for events whose web process died before their turn. One batch runs at a
+time across all processes (a PostgreSQL advisory lock), in the order of the event ids,
+so handlers see each fan's events in order. ``WECHAT_PROCESS_EVENTS = "now"`` handles
+them in the caller instead (tests, scripts).
 """
 
 from __future__ import annotations
@@ -32,8 +30,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -131,38 +127,12 @@ def run_pending_of_fan(account: OfficialAccount, openid: str, *, isolate: bool) 
 
 
 # --- the web process's thread -----------------------------------------------------------
-#: Callbacks of this process being answered right now (counted by :func:`answering`).
-_in_flight = 0
-_in_flight_lock = threading.Lock()
-#: With this many callbacks in flight in the process, its request threads are all but
-#: saturated by WeChat's pushes (a spike): answering them in time comes first, so the
-#: event thread waits, but never lets the oldest waiting event get older than
-#: :data:`MAX_LAG_SECONDS`. Under ordinary load fewer are in flight and it runs at once.
-BUSY_CALLBACKS = 4
-MAX_LAG_SECONDS = 30.0
-
-
-@contextmanager
-def answering() -> Iterator[None]:
-    """Around the answer to one push (the callback view)."""
-    global _in_flight
-    with _in_flight_lock:
-        _in_flight += 1
-    try:
-        yield
-    finally:
-        with _in_flight_lock:
-            _in_flight -= 1
-
-
 class _Worker:
     def __init__(self) -> None:
         self.wanted = threading.Event()
         self.stopping = False
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
-        #: When the backlog last started (the first wake after it was empty).
-        self.pending_since: float | None = None
 
     def wake(self) -> None:
         self.wanted.set()
@@ -182,23 +152,6 @@ class _Worker:
             self.wanted.set()
             thread.join(timeout)
 
-    def yield_to_callbacks(self) -> None:
-        """Wait while this process is busy answering pushes, within the lag bound."""
-        since = self.pending_since if self.pending_since is not None else time.monotonic()
-        while (_in_flight >= BUSY_CALLBACKS and not self.stopping
-               and time.monotonic() - since < MAX_LAG_SECONDS):
-            time.sleep(0.01)
-
-    def drain(self) -> None:
-        """Batches until one is not full; between batches, callbacks go first."""
-        if self.pending_since is None:
-            self.pending_since = time.monotonic()
-        while not self.stopping:
-            self.yield_to_callbacks()
-            if process_batch() < BATCH:
-                self.pending_since = None
-                return
-
     def _loop(self) -> None:
         try:
             while not self.stopping:
@@ -208,7 +161,8 @@ class _Worker:
                 self.wanted.clear()
                 try:
                     close_old_connections()
-                    self.drain()
+                    if process_pending():
+                        self.wanted.set()  # look again: more may have come (or the time ran out)
                 except Exception:
                     log.exception("processing pending WeChat events failed; retrying shortly")
                     connection.close()

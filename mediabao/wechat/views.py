@@ -19,7 +19,7 @@ from mediabao.accounts.models import MANAGER_ROLES
 from mediabao.core.crypto import mask
 from mediabao.core.paging import BoundedPaginator
 from mediabao.core.tenancy import get_for_team_or_404
-from mediabao.wechat import callbacks, processing, selectors, services
+from mediabao.wechat import callbacks, selectors, services
 from mediabao.wechat.forms import DeveloperAccountForm
 from mediabao.wechat.models import OfficialAccount, callback_url_for
 
@@ -125,8 +125,7 @@ def callback(request: HttpRequest, appid: str) -> HttpResponse:
         if length > limit:
             raise callbacks.Rejected(400, "body too large")
         body = request.read(limit + 1)
-        with processing.answering():
-            reply = callbacks.handle_post(account, request.GET, body)
+        reply = callbacks.handle_post(account, request.GET, body)
     except callbacks.Rejected as exc:
         log.warning("callback for %s rejected (%s): %s", appid, exc.status, exc.reason)
         return HttpResponse(exc.reason, status=exc.status, content_type="text/plain")

@@ -257,29 +257,3 @@ def test_the_web_process_thread_handles_what_the_callback_stored(client, account
     finally:
         processing._worker.stop()
     assert not processing._worker.thread.is_alive()
-
-
-def test_the_event_thread_lets_a_spike_of_pushes_go_first_within_its_lag_bound(monkeypatch):
-    worker = processing._Worker()
-    monkeypatch.setattr(processing, "MAX_LAG_SECONDS", 0.3)
-    started = time.monotonic()
-    worker.yield_to_callbacks()  # nothing in flight: no wait
-    assert time.monotonic() - started < 0.05
-    monkeypatch.setattr(processing, "_in_flight", processing.BUSY_CALLBACKS)
-    worker.pending_since = time.monotonic()
-    worker.yield_to_callbacks()  # busy: waits, but only until the backlog is 0.3 s old
-    assert 0.25 < time.monotonic() - started < 1.0
-    started = time.monotonic()
-    worker.yield_to_callbacks()  # already past the bound: no more waiting
-    assert time.monotonic() - started < 0.05
-
-
-def test_the_callback_view_counts_the_pushes_it_is_answering(client, account, handlers):
-    seen = []
-
-    @handlers.on("text")
-    def peek(ctx):
-        seen.append(processing._in_flight)
-
-    Push(client, account).safe(text_message(account))
-    assert seen == [1] and processing._in_flight == 0
