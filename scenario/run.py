@@ -630,12 +630,13 @@ class Scenario:
             self.db()
             return not Notice.objects.filter(participant__activity_id=self.activity_id,
                                              sent_at__isnull=True).exists() \
+                and not Event.objects.filter(pending=True).exists() \
                 and self.queue_length() == 0 and self.unacked_count() == 0
 
         # Work a worker dropped when Redis restarted is in the broker's unacked set, not in
         # the queue: it comes back within the visibility timeout plus a restore sweep.
         with contextlib.suppress(Failed):
-            wait_until("notices sent, the queue empty, every message acknowledged", quiet,
+            wait_until("events handled, notices sent, the queue empty, every message acknowledged", quiet,
                        self.remaining(300), 1.0)
         time.sleep(3)
         self.report.timings["campaign"] = time.monotonic() - t0
