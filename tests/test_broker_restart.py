@@ -138,36 +138,37 @@ def test_worker_survives_a_redis_restart_and_nothing_waits_for_an_hour(tmp_path)
         _stop(server)
 
 
-def test_lease_renewal_touches_only_messages_still_unacknowledged(tmp_path):
+@pytest.fixture
+def broker(tmp_path):
+    """A Redis server of its own, as a client; stopped afterwards."""
+    port = free_port()
+    server = _redis_server(port, tmp_path)
+    try:
+        yield redis.Redis(port=port)
+    finally:
+        _stop(server)
+
+
+def test_lease_renewal_touches_only_messages_still_unacknowledged(broker):
     from mediabao.celery import renew_leases
 
-    port = free_port()
-    server = _redis_server(port, tmp_path)
-    try:
-        r = redis.Redis(port=port)
-        r.zadd("unacked_index", {"held": 100.0, "other": 100.0})
-        assert renew_leases(r, "unacked_index", ["held", "acked-meanwhile"], now=500.0) == 1
-        assert r.zscore("unacked_index", "held") == 500.0
-        assert r.zscore("unacked_index", "other") == 100.0  # another worker's: its own lease
-        assert r.zscore("unacked_index", "acked-meanwhile") is None  # not brought back
-        assert renew_leases(r, "unacked_index", []) == 0
-    finally:
-        _stop(server)
+    r = broker
+    r.zadd("unacked_index", {"held": 100.0, "other": 100.0})
+    assert renew_leases(r, "unacked_index", ["held", "acked-meanwhile"], now=500.0) == 1
+    assert r.zscore("unacked_index", "held") == 500.0
+    assert r.zscore("unacked_index", "other") == 100.0  # another worker's: its own lease
+    assert r.zscore("unacked_index", "acked-meanwhile") is None  # not brought back
+    assert renew_leases(r, "unacked_index", []) == 0
 
 
-def test_deferred_acknowledgements_are_sent_once_the_broker_is_back(tmp_path):
+def test_deferred_acknowledgements_are_sent_once_the_broker_is_back(broker):
     from mediabao.celery import _pending_acks, defer_ack, flush_pending_acks
 
-    port = free_port()
-    server = _redis_server(port, tmp_path)
-    try:
-        r = redis.Redis(port=port)
-        r.zadd("unacked_index", {"done": 100.0, "running": 100.0})
-        r.hset("unacked", mapping={"done": "{}", "running": "{}"})
-        defer_ack("unacked_index", "unacked", "done")
-        assert flush_pending_acks(r) == 1
-        assert r.zscore("unacked_index", "done") is None and not r.hexists("unacked", "done")
-        assert r.zscore("unacked_index", "running") == 100.0 and r.hexists("unacked", "running")
-        assert not _pending_acks and flush_pending_acks(r) == 0
-    finally:
-        _stop(server)
+    r = broker
+    r.zadd("unacked_index", {"done": 100.0, "running": 100.0})
+    r.hset("unacked", mapping={"done": "{}", "running": "{}"})
+    defer_ack("unacked_index", "unacked", "done")
+    assert flush_pending_acks(r) == 1
+    assert r.zscore("unacked_index", "done") is None and not r.hexists("unacked", "done")
+    assert r.zscore("unacked_index", "running") == 100.0 and r.hexists("unacked", "running")
+    assert not _pending_acks and flush_pending_acks(r) == 0
