@@ -249,28 +249,31 @@ def _store_pending(ctx: EventContext) -> None:
         log.info("duplicate push %s for %s ignored", ctx.event.dedup_key, ctx.account.appid)
 
 
-def _touch_last_event(account: OfficialAccount, now: Any) -> None:
-    """``last_event_at`` moves at most every 30 s per account (a Redis flag, set in
-    :func:`ingest`, spares the UPDATE in between)."""
-    OfficialAccount.objects.filter(pk=account.pk).exclude(
-        last_event_at__gte=now - LAST_EVENT_RESOLUTION).update(last_event_at=now)
+def touch_last_event(account_id: int, at: Any) -> None:
+    """``last_event_at`` moves at most every 30 s per account (inline events: a Redis flag,
+    set in :func:`ingest`, also spares the UPDATE in between)."""
+    OfficialAccount.objects.filter(pk=account_id).exclude(
+        last_event_at__gte=at - LAST_EVENT_RESOLUTION).update(last_event_at=at)
 
 
 def _context(account: OfficialAccount, message: dict[str, Any], key: str) -> EventContext:
     """The handlers' context around an Event not stored yet."""
-    kind = event_kind(message)
-    openid = str(message.get("FromUserName", ""))[:64]
     event_key = message.get("EventKey")
-    event_key = event_key if isinstance(event_key, str) else ""
     event = Event(
-        team_id=account.team_id, account=account, openid=openid,
+        team_id=account.team_id, account=account, openid=str(message.get("FromUserName", ""))[:64],
         msg_type=str(message.get("MsgType", ""))[:32],
         event=str(message.get("Event", ""))[:64] if message.get("MsgType") == "event" else "",
-        event_key=event_key[:255], payload=message,
+        event_key=(event_key if isinstance(event_key, str) else "")[:255], payload=message,
         create_time=_int_or_none(message.get("CreateTime")), dedup_key=key, received_at=timezone.now(),
     )
-    return EventContext(account=account, event=event, message=message, kind=kind, openid=openid,
-                        scene=scene_of(kind, event_key))
+    return context_for(event, account)
+
+
+def context_for(event: Event, account: OfficialAccount) -> EventContext:
+    """The handlers' context of an event, stored or not (the processor's too)."""
+    kind = event_kind(event.payload)
+    return EventContext(account=account, event=event, message=event.payload, kind=kind,
+                        openid=event.openid, scene=scene_of(kind, event.event_key))
 
 
 def _store_and_dispatch(ctx: EventContext, *, touch: bool = True) -> str | None:
@@ -298,5 +301,5 @@ def _store_and_run(ctx: EventContext, *, touch: bool, isolate: bool) -> Reply | 
             log.info("duplicate push %s for %s ignored", ctx.event.dedup_key, ctx.account.appid)
             return None
         if touch:
-            _touch_last_event(ctx.account, ctx.event.received_at)
+            touch_last_event(ctx.account.pk, ctx.event.received_at)
         return registry.dispatch(ctx, isolate=isolate)

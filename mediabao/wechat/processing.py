@@ -36,7 +36,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from mediabao.wechat.models import Event, OfficialAccount
-from mediabao.wechat.registry import EventContext, HandlerFailed, registry
+from mediabao.wechat.registry import HandlerFailed, registry
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +48,15 @@ LOCK_KEY = 0x6D62_6576
 IDLE_WAIT_SECONDS = 5.0
 
 
-def context_for(event: Event, account: OfficialAccount) -> EventContext:
-    from mediabao.wechat.callbacks import event_kind, scene_of
-
-    kind = event_kind(event.payload)
-    return EventContext(account=account, event=event, message=event.payload, kind=kind,
-                        openid=event.openid, scene=scene_of(kind, event.event_key))
-
-
 def _run(events: list[Event], accounts: dict[int, OfficialAccount], *, isolate: bool) -> None:
+    from mediabao.wechat.callbacks import context_for  # callbacks imports this module
+
     for event in events:
         registry.dispatch(context_for(event, accounts[event.account_id]), isolate=isolate)
+
+
+def _handled(events: list[Event]) -> None:
+    Event.objects.filter(pk__in=[e.pk for e in events]).update(pending=False)
 
 
 def _run_batch(events: list[Event], accounts: dict[int, OfficialAccount]) -> None:
@@ -86,19 +84,20 @@ def process_batch(limit: int = BATCH) -> int:
         accounts = OfficialAccount.objects.in_bulk({e.account_id for e in events})
         events = [e for e in events if e.account_id in accounts]
         _run_batch(events, accounts)
-        Event.objects.filter(pk__in=[e.pk for e in events]).update(pending=False)
+        _handled(events)
         _touch_accounts(events)
     return len(events)
 
 
 def _touch_accounts(events: list[Event]) -> None:
+    from mediabao.wechat.callbacks import touch_last_event
+
     latest: dict[int, object] = {}
     for event in events:
         latest[event.account_id] = max(latest.get(event.account_id, event.received_at),
                                        event.received_at)
     for account_id, at in latest.items():
-        OfficialAccount.objects.filter(pk=account_id).exclude(last_event_at__gte=at).update(
-            last_event_at=at)
+        touch_last_event(account_id, at)
 
 
 def process_pending(max_seconds: float = 60.0) -> int:
@@ -123,7 +122,7 @@ def run_pending_of_fan(account: OfficialAccount, openid: str, *, isolate: bool) 
     if not events:
         return
     _run(events, {account.pk: account}, isolate=isolate)
-    Event.objects.filter(pk__in=[e.pk for e in events]).update(pending=False)
+    _handled(events)
 
 
 # --- the web process's thread -----------------------------------------------------------

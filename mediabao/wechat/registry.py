@@ -10,16 +10,18 @@ A feature app registers in a ``wechat_handlers`` module (imported by the gateway
 
 Keys are event names for ``MsgType=event`` (``subscribe``, ``unsubscribe``, ``scan``,
 ``click``, ``view``, ``templatesendjobfinish``…, case-insensitive) and message types
-otherwise (``text``, ``image``, ``voice``…); ``*`` receives everything. Handlers run
-inline, in order of ``priority`` then registration, inside the callback's transaction:
-a failing handler is logged and rolled back alone, the others and the reply go on. A
-handler that only cares about some events of a kind says so with ``when=`` (a cheap
-test of the context, no queries): events it skips cost nothing. The first non-``None``
-reply wins; a handler that never replies says ``replies=False``, which lets the gateway
-answer a retry of such an event at once instead of waiting for a reply (the ``when`` of
-a handler that may reply is also asked before any handler runs, so it should look at
-the message only, not at what earlier handlers left in ``ctx.extra``). Slow work
-belongs on the queue: ``ctx.defer(task, *args)`` sends it once the event is committed.
+otherwise (``text``, ``image``, ``voice``…); ``*`` receives everything. Handlers run in
+order of ``priority`` then registration, in one transaction: the callback's for an event
+a handler may answer, else a batch of ``wechat.processing`` moments after WeChat got
+``success``. A failing handler is logged and rolled back alone, the others (and the
+reply) go on. A handler that only cares about some events of a kind says so with
+``when=`` (a cheap test of the context, no queries): events it skips cost nothing. The
+first non-``None`` reply wins; a handler that never replies says ``replies=False``, and
+an event that only such handlers want is answered at once and handled after (the
+``when`` of a handler that may reply is asked before any handler runs, so it should
+look at the message only, not at what earlier handlers left in ``ctx.extra``). Slow
+work belongs on the queue: ``ctx.defer(task, *args)`` sends it once the event is
+committed.
 
 Isolation without a savepoint per handler (two round trips each): the gateway first
 runs the handlers one after another (``isolate=False``); if one fails, the whole
