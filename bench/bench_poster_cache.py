@@ -27,7 +27,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._procs import Procs
 from bench._stats import pct
 from mediabao import embedded
 
@@ -88,16 +88,13 @@ def _world():
 def over_gunicorn(url: str, cookie: str, requests: int, env: dict, data_dir: Path) -> list[float]:
     """The same URL from gunicorn as ``mediabao up`` runs it (gthread; one worker here), over
     one keep-alive HTTP connection on loopback, as a phone's browser would ask for it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with (data_dir / "gunicorn.log").open("wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "mediabao.wsgi:application", "--bind",
-             f"127.0.0.1:{port}", "--workers", "1", "--threads", "8", "--worker-class", "gthread",
-             "--timeout", "30", "--access-logfile", str(data_dir / "access.log")],
-            env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=log_file)
+    port = embedded.free_port()
+    procs = Procs()
+    proc = procs.start("gunicorn", [
+        sys.executable, "-m", "gunicorn", "mediabao.wsgi:application", "--bind",
+        f"127.0.0.1:{port}", "--workers", "1", "--threads", "8", "--worker-class", "gthread",
+        "--timeout", "30", "--access-logfile", str(data_dir / "access.log")],
+        {**os.environ, **env, "PYTHONPATH": str(ROOT)}, data_dir / "gunicorn.log")
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -125,12 +122,7 @@ def over_gunicorn(url: str, cookie: str, requests: int, env: dict, data_dir: Pat
                 assert response.getheader("Cache-Control") == "private, max-age=31536000, immutable"
         return times
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        procs.stop(proc)
 
 
 def measure(requests: int, env: dict | None = None, data_dir: Path | None = None) -> list[Row]:

@@ -26,7 +26,7 @@ import pytest
 import redis
 from celery import shared_task
 
-from mediabao.embedded import free_port
+from mediabao.embedded import free_port, stop_pid
 
 pytestmark = [pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,13 +63,8 @@ def _redis_server(port: int, folder: Path) -> subprocess.Popen:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    stop_pid(proc.pid, timeout=15)  # SIGTERM first: Redis flushes its AOF
+    proc.wait(5)
 
 
 def _entries(r: redis.Redis, key: str) -> list[list[str]]:
