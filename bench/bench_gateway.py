@@ -425,6 +425,7 @@ def wait_handled(acct, max_s: float) -> float:
     from mediabao.wechat.models import Event
 
     started = time.monotonic()
+    max_s = min(max_s, float(os.environ.get("GWB_WAIT_MAX", max_s)))
     while time.monotonic() - started < max_s:
         if not Event.objects.filter(account=acct, pending=True).exists():
             break

@@ -326,6 +326,8 @@ WECHAT_COMPONENT_AES_KEY = os.environ.get("WECHAT_COMPONENT_AES_KEY", "")
 # each web process ("thread"), or in the caller ("now": tests, scripts). See
 # wechat/processing.py.
 WECHAT_PROCESS_EVENTS = os.environ.get("MEDIABAO_PROCESS_EVENTS", "thread")
+# Concurrent pushes of one web process share their INSERT and commit (wechat/intake.py).
+WECHAT_GROUP_COMMIT = env_bool("MEDIABAO_GROUP_COMMIT", True)
 
 # --- Logging -----------------------------------------------------------------------
 LOG_FORMAT = os.environ.get("MEDIABAO_LOG_FORMAT", "text")  # "text" or "json"

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mediabao.core.db import insert_or_skip
-from mediabao.wechat import crypto, kv, processing
+from mediabao.wechat import crypto, intake, kv, processing
 from mediabao.wechat.messages import InvalidXML, Reply, parse_xml
 from mediabao.wechat.models import Event, OfficialAccount
 from mediabao.wechat.registry import EventContext, HandlerFailed, registry
@@ -242,8 +242,7 @@ def ingest(account: OfficialAccount, message: dict[str, Any]) -> str | None:
 
 def _store_pending(ctx: EventContext) -> None:
     """Store the event for the processor (autocommit: durable before ``success``)."""
-    ctx.event.pending = True
-    if insert_or_skip(ctx.event, ("account_id", "dedup_key")):
+    if intake.store_pending(ctx.event):
         processing.wake()
     else:
         log.info("duplicate push %s for %s ignored", ctx.event.dedup_key, ctx.account.appid)
