@@ -10,11 +10,74 @@ value is a bound parameter.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
+
+
+@functools.cache
+def _upsert_sql(model: type[Model], conflict: tuple[str, ...], update: tuple[tuple[str, str], ...] | None,
+                returning: tuple[str, ...], cte: str, extra_returning: str, rows: int) -> str:
+    """The statement of :func:`upsert`, built once per shape."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    action = "DO NOTHING"
+    if update is not None:
+        action = "DO UPDATE SET " + ", ".join(f"{quote(col)} = {expr}" for col, expr in update)
+    back = ", ".join(f"{table}.{quote(c)}" for c in returning)
+    one = f"({', '.join(['%s'] * len(fields))})"
+    return (f"{cte} INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+            f"VALUES {', '.join([one] * rows)} "
+            f"ON CONFLICT ({', '.join(quote(c) for c in conflict)}) {action} "
+            f"RETURNING {back}{', ' + extra_returning if extra_returning else ''}")
+
+
+#: Field types whose database value is the attribute itself when it has this exact type
+#: (or is None): Django's per-field preparation would only hand it back.
+_PLAIN = {"CharField": str, "TextField": str, "BooleanField": bool, "IntegerField": int,
+          "BigIntegerField": int, "SmallIntegerField": int, "PositiveIntegerField": int,
+          "PositiveSmallIntegerField": int, "PositiveBigIntegerField": int, "ForeignKey": int}
+
+
+_DEFERRED = object()
+
+
+@functools.cache
+def _preparers(model: type[Model]) -> tuple[tuple[Any, str, type | None], ...]:
+    """(field, attname, plain type or None) of every column an upsert writes."""
+    out = []
+    for f in model._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        plain = _PLAIN.get(f.get_internal_type()) if type(f).pre_save is Field.pre_save else None
+        out.append((f, f.attname, plain))
+    return tuple(out)
+
+
+def _values(instance: Model) -> list[Any]:
+    """The instance's column values as Django would write them (``pre_save`` and
+    ``get_db_prep_save``), without the round through a field that would change nothing."""
+    values = []
+    attrs = instance.__dict__
+    for field, attname, plain in _preparers(type(instance)):
+        if plain is not None:
+            value = attrs.get(attname, _DEFERRED)
+            if value is None or type(value) is plain:  # (a deferred field takes the long way)
+                values.append(value)
+                continue
+        values.append(field.get_db_prep_save(field.pre_save(instance, True), connection))
+    return values
+
+
+def _returning(model: type[Model], returning: Sequence[str]) -> tuple[str, ...]:
+    pk = model._meta.pk.column
+    return (pk, *(c for c in returning if c != pk))
 
 
 def upsert(instance: Model, conflict: Sequence[str], update: Mapping[str, str] | None = None, *,
@@ -29,22 +92,11 @@ def upsert(instance: Model, conflict: Sequence[str], update: Mapping[str, str] |
     ``cte`` (``WITH …``) is put before the INSERT, with its own parameters first; it
     reads the snapshot taken before the statement.
     """
-    meta = instance._meta
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    params = [*cte_params, *(f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields)]
-    action = "DO NOTHING"
-    if update is not None:
-        action = "DO UPDATE SET " + ", ".join(f"{quote(col)} = {expr}" for col, expr in update.items())
-    columns = [meta.pk.column, *(c for c in returning if c != meta.pk.column)]
-    back = ", ".join(f"{table}.{quote(c)}" for c in columns)
-    sql = (f"{cte} INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-           f"VALUES ({', '.join(['%s'] * len(fields))}) "
-           f"ON CONFLICT ({', '.join(quote(c) for c in conflict)}) {action} "
-           f"RETURNING {back}{', ' + extra_returning if extra_returning else ''}")
+    model = type(instance)
+    sql = _upsert_sql(model, tuple(conflict), None if update is None else tuple(update.items()),
+                      _returning(model, returning), cte, extra_returning, 1)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [*cte_params, *_values(instance)])
         return cursor.fetchone()
 
 
@@ -70,3 +122,74 @@ def upsert_instance(instance: Model, conflict: Sequence[str], update: Mapping[st
     assert row is not None  # DO UPDATE always returns the row
     stored = type(instance).from_db(connection.alias, [f.attname for f in fields], row[:len(fields)])
     return stored, tuple(row[len(fields):])
+
+
+def _as_text(field: Any) -> str:
+    """How :func:`upsert_many` passes a column that an array of its type cannot carry:
+    "json" (JSON as text, psycopg writes no jsonb[] literal of empty lists), "array" (a
+    1-D array as JSON text: unnest would flatten a 2-D array), or "" (as it is)."""
+    kind = field.get_internal_type()
+    return "json" if kind == "JSONField" else "array" if kind == "ArrayField" else ""
+
+
+def _text_value(kind: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.dumps(value.obj) if kind == "json" else json.dumps(list(value))
+
+
+def _select_expr(kind: str, name: str, field: Any) -> str:
+    if kind == "json":
+        return f"{name}::jsonb"
+    if kind == "array":
+        return (f"CASE WHEN {name} IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text("
+                f"{name}::jsonb))::{field.cast_db_type(connection)} END")
+    return name
+
+
+@functools.cache
+def _upsert_many_sql(model: type[Model], conflict: tuple[str, ...], update: tuple[tuple[str, str], ...],
+                     returning: tuple[str, ...], cte: str, extra_returning: str) -> str:
+    """:func:`upsert_many`'s statement: one array parameter per column (``unnest``), so
+    its text and psycopg's parsing of it are the same for any number of rows."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    kinds = [_as_text(f) for f in fields]
+    arrays = ", ".join(f"%s::{'text' if kind else f.cast_db_type(connection)}[]"
+                       for f, kind in zip(fields, kinds, strict=True))
+    names = ", ".join(f"c{i}" for i in range(len(fields)))
+    select = ", ".join(_select_expr(kind, f"u.c{i}", f)
+                       for i, (f, kind) in enumerate(zip(fields, kinds, strict=True)))
+    sets = ", ".join(f"{quote(col)} = {expr}" for col, expr in update)
+    back = ", ".join(f"{table}.{quote(c)}" for c in returning)
+    return (f"{cte} INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+            f"SELECT {select} FROM unnest({arrays}) AS u({names}) "
+            f"ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO UPDATE SET {sets} "
+            f"RETURNING {back}{', ' + extra_returning if extra_returning else ''}")
+
+
+def upsert_many(instances: Sequence[Model], conflict: Sequence[str], update: Mapping[str, str], *,
+                cte: str = "", cte_params: Sequence[Any] = (), extra_returning: str = ""
+                ) -> list[tuple[Model, tuple]]:
+    """:func:`upsert_instance` for many rows of one model in one statement: the stored rows
+    (with the extra columns), in no particular order. No two instances may share the
+    ``conflict`` columns (PostgreSQL refuses to update a row twice in one statement)."""
+    if not instances:
+        return []
+    model = type(instances[0])
+    meta = model._meta
+    fields = [meta.pk, *(f for f in meta.concrete_fields if not f.primary_key)]
+    sql = _upsert_many_sql(model, tuple(conflict), tuple(update.items()),
+                           _returning(model, [f.column for f in fields]), cte, extra_returning)
+    columns = list(zip(*(_values(instance) for instance in instances), strict=True))
+    kinds = [_as_text(f) for f in fields[1:]]
+    columns = [[_text_value(kind, v) for v in column] if kind else column
+               for kind, column in zip(kinds, columns, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*cte_params, *(list(column) for column in columns)])
+        rows = cursor.fetchall()
+    names = [f.attname for f in fields]
+    return [(model.from_db(connection.alias, names, row[:len(fields)]), tuple(row[len(fields):]))
+            for row in rows]

@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from mediabao.core.db import upsert_instance
+from mediabao.core.db import upsert_instance, upsert_many
 from mediabao.fans.models import (
     EVENT_WINDOW_SECONDS,
     EVENT_WINDOW_SENDS,
@@ -93,25 +93,50 @@ _EVENT_WINDOW = {"event_window_until": "EXCLUDED.event_window_until",
                  "last_interaction_at": _LAST_INTERACTION}
 
 
+_SUBSCRIBE = {
+    "subscribed": "TRUE", "subscribe_time": "EXCLUDED.subscribe_time", "unsubscribe_time": "NULL",
+    "subscribe_scene": "CASE WHEN EXCLUDED.qr_scene <> '' THEN EXCLUDED.subscribe_scene "
+                       "ELSE fans_fan.subscribe_scene END",
+    "qr_scene": "CASE WHEN EXCLUDED.qr_scene <> '' THEN EXCLUDED.qr_scene ELSE fans_fan.qr_scene END",
+    **_EVENT_WINDOW,
+    "updated_at": "EXCLUDED.updated_at",
+}
+
+
+def _subscribed(account: OfficialAccount, openid: str, at: datetime, qr_scene: str) -> Fan:
+    qr_scene = qr_scene[:64]
+    return _new(account, openid, subscribed=True, subscribe_time=at, unsubscribe_time=None,
+                subscribe_scene="ADD_SCENE_QR_CODE" if qr_scene else "", qr_scene=qr_scene,
+                last_interaction_at=at, event_window_until=at + timedelta(seconds=EVENT_WINDOW_SECONDS),
+                event_window_left=EVENT_WINDOW_SENDS)
+
+
 def record_subscribe(account: OfficialAccount, openid: str, at: datetime, qr_scene: str = "",
                      *, history: bool = False) -> Fan | tuple[Fan, bool]:
     """A follow: the fan row is created or reopened and the one-minute window opens.
 
     With ``history=True`` returns ``(fan, followed_before)`` (see :data:`FOLLOWED_BEFORE`).
     """
-    qr_scene = qr_scene[:64]
-    fan = _new(account, openid, subscribed=True, subscribe_time=at, unsubscribe_time=None,
-               subscribe_scene="ADD_SCENE_QR_CODE" if qr_scene else "", qr_scene=qr_scene,
-               last_interaction_at=at, event_window_until=at + timedelta(seconds=EVENT_WINDOW_SECONDS),
-               event_window_left=EVENT_WINDOW_SENDS)
-    fan, before = _upsert(fan, {
-        "subscribed": "TRUE", "subscribe_time": "EXCLUDED.subscribe_time", "unsubscribe_time": "NULL",
-        "subscribe_scene": "CASE WHEN EXCLUDED.qr_scene <> '' THEN EXCLUDED.subscribe_scene "
-                           "ELSE fans_fan.subscribe_scene END",
-        "qr_scene": "CASE WHEN EXCLUDED.qr_scene <> '' THEN EXCLUDED.qr_scene ELSE fans_fan.qr_scene END",
-        **_EVENT_WINDOW,
-    }, with_history=history)
+    fan, before = _upsert(_subscribed(account, openid, at, qr_scene), _SUBSCRIBE, with_history=history)
     return (fan, before) if history else fan
+
+
+_MANY_HISTORY = ("WITH old AS (SELECT id FROM fans_fan WHERE (account_id, openid) IN "  # noqa: S608
+                 "(SELECT * FROM unnest(%s::bigint[], %s::varchar[])) "
+                 f"AND ({_FOLLOWED_BEFORE_SQL}))")
+
+
+def record_subscribes(follows: list[tuple[OfficialAccount, str, datetime, str]]
+                      ) -> list[tuple[Fan, bool]]:
+    """Many follows of distinct fans, ``(account, openid, at, qr_scene)`` each, in one
+    statement (the event processor's batches): what :func:`record_subscribe` with
+    ``history=True`` returns for each, in the same order."""
+    rows = [_subscribed(account, openid[:64], at, qr_scene) for account, openid, at, qr_scene in follows]
+    stored = upsert_many(rows, ("account_id", "openid"), _SUBSCRIBE, cte=_MANY_HISTORY,
+                         cte_params=([r.account_id for r in rows], [r.openid for r in rows]),
+                         extra_returning="fans_fan.id IN (SELECT id FROM old)")
+    by_fan = {(fan.account_id, fan.openid): (fan, bool(extra[0])) for fan, extra in stored}
+    return [by_fan[(r.account_id, r.openid)] for r in rows]
 
 
 def record_unsubscribe(account: OfficialAccount, openid: str, at: datetime) -> Fan:

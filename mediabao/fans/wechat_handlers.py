@@ -16,7 +16,14 @@ def _has_fan(ctx: EventContext) -> bool:
     return bool(ctx.openid)
 
 
-@on("subscribe", priority=10, when=_has_fan, replies=False)
+def _followed_many(ctxs: list[EventContext]) -> None:
+    """A batch of follows of distinct fans: one statement (see ``wechat.processing``)."""
+    stored = services.record_subscribes([(ctx.account, ctx.openid, _at(ctx), ctx.scene) for ctx in ctxs])
+    for ctx, (_fan, before) in zip(ctxs, stored, strict=True):
+        ctx.extra[services.FOLLOWED_BEFORE] = before
+
+
+@on("subscribe", priority=10, when=_has_fan, replies=False, batch=_followed_many)
 def fan_followed(ctx: EventContext) -> None:
     """Also tells later handlers whether the fan had followed before (one statement)."""
     _fan, before = services.record_subscribe(ctx.account, ctx.openid, _at(ctx), qr_scene=ctx.scene,

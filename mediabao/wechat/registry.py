@@ -70,6 +70,8 @@ class EventContext:
 
 
 Handler = Callable[[EventContext], "Reply | None"]
+#: A handler's form for many events of distinct fans at once (the processor's batches).
+BatchHandler = Callable[[list[EventContext]], None]
 
 
 Predicate = Callable[[EventContext], bool]
@@ -82,6 +84,7 @@ class _Entry:
     func: Handler = field(compare=False)
     when: Predicate | None = field(default=None, compare=False)
     replies: bool = field(default=True, compare=False)
+    batch: BatchHandler | None = field(default=None, compare=False)
 
 
 class HandlerFailed(Exception):
@@ -95,27 +98,30 @@ class Registry:
         self._seq = 0
 
     def on(self, *kinds: str, priority: int = 100, when: Predicate | None = None,
-           replies: bool = True) -> Callable[[Handler], Handler]:
+           replies: bool = True, batch: BatchHandler | None = None) -> Callable[[Handler], Handler]:
         """Decorator: run ``func`` for these event kinds (lower priority runs first),
         only for events where ``when(ctx)`` is true if given; ``replies=False``: it
-        never returns a passive reply."""
+        never returns a passive reply; ``batch``: the same for many events of distinct
+        fans in one go (it must leave what ``func`` would leave, ``ctx.extra`` included)."""
         if not kinds:
             raise ValueError("name at least one event kind, or '*'")
 
         def deco(func: Handler) -> Handler:
             for kind in kinds:
-                self.register(kind, func, priority=priority, when=when, replies=replies)
+                self.register(kind, func, priority=priority, when=when, replies=replies,
+                              batch=batch)
             return func
 
         return deco
 
     def register(self, kind: str, func: Handler, *, priority: int = 100,
-                 when: Predicate | None = None, replies: bool = True) -> None:
+                 when: Predicate | None = None, replies: bool = True,
+                 batch: BatchHandler | None = None) -> None:
         entries = self._handlers.setdefault(kind.lower(), [])
         if any(e.func is func for e in entries):
             return  # re-imports (autoreload, tests) must not register twice
         self._seq += 1
-        entries.append(_Entry(priority, self._seq, func, when, replies))
+        entries.append(_Entry(priority, self._seq, func, when, replies, batch))
         entries.sort()
 
     def unregister(self, func: Handler) -> None:
@@ -172,6 +178,31 @@ class Registry:
             if reply is None and result is not None:
                 reply = result
         return reply
+
+
+    def dispatch_many(self, ctxs: list[EventContext]) -> None:
+        """The processor's form of ``dispatch(isolate=False)`` for events of distinct fans
+        (replies go nowhere): handler by handler, in priority order, over every event that
+        wants it, once through its ``batch`` form where it has one. Each event still sees
+        its own handlers in order; events of different fans do not depend on each other.
+        The first failure raises :class:`HandlerFailed`."""
+        plan: dict[tuple[int, int], tuple[_Entry, list[EventContext]]] = {}
+        for ctx in ctxs:
+            for entry in self._entries(ctx.kind):
+                plan.setdefault((entry.priority, entry.seq), (entry, []))[1].append(ctx)
+        for key in sorted(plan):
+            entry, targets = plan[key]
+            wanting = [ctx for ctx in targets if self._wants(entry, ctx)]
+            if not wanting:
+                continue
+            try:
+                if entry.batch is not None and len(wanting) > 1:
+                    entry.batch(wanting)
+                else:
+                    for ctx in wanting:
+                        entry.func(ctx)
+            except Exception as exc:
+                raise HandlerFailed(getattr(entry.func, "__qualname__", str(entry.func))) from exc
 
 
 registry = Registry()
