@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -141,6 +141,24 @@ def _close_open_follows(account: OfficialAccount, openid: str, at: datetime,
     if exclude_pk is not None:
         qs = qs.exclude(pk=exclude_pk)
     return qs.update(unfollowed_at=at, unfollow_day=local_day(at))
+
+
+def close_open_follows_of(fans: list[tuple[OfficialAccount, str, datetime]]) -> int:
+    """:func:`_close_open_follows` for many distinct fans, ``(account, openid, at)`` each, in
+    one statement (the event processor's batches of unfollows and plain follows)."""
+    if not fans:
+        return 0
+    table = ChannelFollow._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS f SET unfollowed_at = u.at, unfollow_day = u.day "  # noqa: S608
+            "FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], %s::date[]) "
+            "AS u(account_id, openid, at, day) "
+            "WHERE f.account_id = u.account_id AND f.openid = u.openid "
+            "AND f.unfollowed_at IS NULL AND f.followed_at <= u.at",
+            [[a.pk for a, _, _ in fans], [o for _, o, _ in fans], [t for _, _, t in fans],
+             [local_day(t) for _, _, t in fans]])
+        return cursor.rowcount
 
 
 def record_follow(channel: Channel, openid: str, at: datetime) -> ChannelFollow | None:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
+from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import Field, Model
 
 
@@ -50,12 +52,16 @@ _DEFERRED = object()
 
 @functools.cache
 def _preparers(model: type[Model]) -> tuple[tuple[Any, str, type | None], ...]:
-    """(field, attname, plain type or None) of every column an upsert writes."""
+    """(field, attname, plain type or None) of every column an upsert writes. An aware
+    datetime is plain too, in a field that sets nothing itself (no ``auto_now``)."""
     out = []
     for f in model._meta.concrete_fields:
         if f.primary_key:
             continue
-        plain = _PLAIN.get(f.get_internal_type()) if type(f).pre_save is Field.pre_save else None
+        kind = f.get_internal_type()
+        plain = _PLAIN.get(kind) if type(f).pre_save is Field.pre_save else None
+        if kind == "DateTimeField" and not (f.auto_now or f.auto_now_add):
+            plain = datetime
         out.append((f, f.attname, plain))
     return tuple(out)
 
@@ -68,7 +74,8 @@ def _values(instance: Model) -> list[Any]:
     for field, attname, plain in _preparers(type(instance)):
         if plain is not None:
             value = attrs.get(attname, _DEFERRED)
-            if value is None or type(value) is plain:  # (a deferred field takes the long way)
+            if value is None or (type(value) is plain and (  # (a deferred field: the long way)
+                    plain is not datetime or value.tzinfo is not None)):
                 values.append(value)
                 continue
         values.append(field.get_db_prep_save(field.pre_save(instance, True), connection))
@@ -171,25 +178,31 @@ def _upsert_many_sql(model: type[Model], conflict: tuple[str, ...], update: tupl
 
 
 def upsert_many(instances: Sequence[Model], conflict: Sequence[str], update: Mapping[str, str], *,
-                cte: str = "", cte_params: Sequence[Any] = (), extra_returning: str = ""
-                ) -> list[tuple[Model, tuple]]:
-    """:func:`upsert_instance` for many rows of one model in one statement: the stored rows
-    (with the extra columns), in no particular order. No two instances may share the
-    ``conflict`` columns (PostgreSQL refuses to update a row twice in one statement)."""
+                returning: Sequence[str] = (), cte: str = "", cte_params: Sequence[Any] = (),
+                extra_returning: str = "") -> list[tuple]:
+    """:func:`upsert` with DO UPDATE for many rows of one model in one statement: the
+    ``returning`` columns (the primary key first) plus ``extra_returning`` of every row, in
+    no particular order. No two instances may share the ``conflict`` columns (PostgreSQL
+    refuses to update a row twice in one statement)."""
     if not instances:
         return []
     model = type(instances[0])
-    meta = model._meta
-    fields = [meta.pk, *(f for f in meta.concrete_fields if not f.primary_key)]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     sql = _upsert_many_sql(model, tuple(conflict), tuple(update.items()),
-                           _returning(model, [f.column for f in fields]), cte, extra_returning)
-    columns = list(zip(*(_values(instance) for instance in instances), strict=True))
-    kinds = [_as_text(f) for f in fields[1:]]
-    columns = [[_text_value(kind, v) for v in column] if kind else column
-               for kind, column in zip(kinds, columns, strict=True)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*cte_params, *(list(column) for column in columns)])
-        rows = cursor.fetchall()
-    names = [f.attname for f in fields]
-    return [(model.from_db(connection.alias, names, row[:len(fields)]), tuple(row[len(fields):]))
-            for row in rows]
+                           _returning(model, returning), cte, extra_returning)
+    columns = zip(*(_values(instance) for instance in instances), strict=True)
+    kinds = [_as_text(f) for f in fields]
+    arrays = [[_text_value(kind, v) for v in column] if kind else list(column)
+              for kind, column in zip(kinds, columns, strict=True)]
+    with _binding_cursor() as cursor:
+        cursor.execute(sql, [*cte_params, *arrays])
+        return cursor.fetchall()
+
+
+def _binding_cursor() -> Any:
+    """A cursor with server-side binding: parameters go apart from the SQL, arrays in
+    binary, where Django's default (client-side) cursor quotes every element into the
+    text. Same connection, transaction and query logging as ``connection.cursor()``."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    return connection._prepare_cursor(ServerBindingCursor(connection.connection))

@@ -126,17 +126,17 @@ _MANY_HISTORY = ("WITH old AS (SELECT id FROM fans_fan WHERE (account_id, openid
                  f"AND ({_FOLLOWED_BEFORE_SQL}))")
 
 
-def record_subscribes(follows: list[tuple[OfficialAccount, str, datetime, str]]
-                      ) -> list[tuple[Fan, bool]]:
+def record_subscribes(follows: list[tuple[OfficialAccount, str, datetime, str]]) -> list[bool]:
     """Many follows of distinct fans, ``(account, openid, at, qr_scene)`` each, in one
-    statement (the event processor's batches): what :func:`record_subscribe` with
-    ``history=True`` returns for each, in the same order."""
+    statement (the event processor's batches): for each, in the same order, whether the
+    fan had followed before (what :func:`record_subscribe` with ``history=True`` says)."""
     rows = [_subscribed(account, openid[:64], at, qr_scene) for account, openid, at, qr_scene in follows]
-    stored = upsert_many(rows, ("account_id", "openid"), _SUBSCRIBE, cte=_MANY_HISTORY,
+    stored = upsert_many(rows, ("account_id", "openid"), _SUBSCRIBE, returning=("account_id", "openid"),
+                         cte=_MANY_HISTORY,
                          cte_params=([r.account_id for r in rows], [r.openid for r in rows]),
                          extra_returning="fans_fan.id IN (SELECT id FROM old)")
-    by_fan = {(fan.account_id, fan.openid): (fan, bool(extra[0])) for fan, extra in stored}
-    return [by_fan[(r.account_id, r.openid)] for r in rows]
+    before = {(account_id, openid): bool(old) for _pk, account_id, openid, old in stored}
+    return [before[(r.account_id, r.openid)] for r in rows]
 
 
 def record_unsubscribe(account: OfficialAccount, openid: str, at: datetime) -> Fan:

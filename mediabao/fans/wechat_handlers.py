@@ -18,8 +18,8 @@ def _has_fan(ctx: EventContext) -> bool:
 
 def _followed_many(ctxs: list[EventContext]) -> None:
     """A batch of follows of distinct fans: one statement (see ``wechat.processing``)."""
-    stored = services.record_subscribes([(ctx.account, ctx.openid, _at(ctx), ctx.scene) for ctx in ctxs])
-    for ctx, (_fan, before) in zip(ctxs, stored, strict=True):
+    befores = services.record_subscribes([(ctx.account, ctx.openid, _at(ctx), ctx.scene) for ctx in ctxs])
+    for ctx, before in zip(ctxs, befores, strict=True):
         ctx.extra[services.FOLLOWED_BEFORE] = before
 
 

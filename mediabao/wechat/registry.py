@@ -95,6 +95,7 @@ class HandlerFailed(Exception):
 class Registry:
     def __init__(self) -> None:
         self._handlers: dict[str, list[_Entry]] = {}
+        self._sorted: dict[str, list[_Entry]] = {}
         self._seq = 0
 
     def on(self, *kinds: str, priority: int = 100, when: Predicate | None = None,
@@ -123,13 +124,19 @@ class Registry:
         self._seq += 1
         entries.append(_Entry(priority, self._seq, func, when, replies, batch))
         entries.sort()
+        self._sorted.clear()
 
     def unregister(self, func: Handler) -> None:
         for entries in self._handlers.values():
             entries[:] = [e for e in entries if e.func is not func]
+        self._sorted.clear()
 
     def _entries(self, kind: str) -> list[_Entry]:
-        return sorted(self._handlers.get(kind.lower(), []) + self._handlers.get(ANY, []))
+        kind = kind.lower()
+        entries = self._sorted.get(kind)
+        if entries is None:  # (kept until the next register/unregister)
+            entries = self._sorted[kind] = sorted(self._handlers.get(kind, []) + self._handlers.get(ANY, []))
+        return entries
 
     def handlers_for(self, kind: str) -> list[Handler]:
         return [e.func for e in self._entries(kind)]

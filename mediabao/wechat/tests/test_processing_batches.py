@@ -91,11 +91,42 @@ def test_upsert_many_writes_every_kind_of_column(account):
                 subscribe_time=at),
             Fan(team=account.team, account=account, openid="oX2", tags=[1, 2], nickname="it's \"q\"",
                 subscribe_time=None)]
-    stored = upsert_many(rows, ("account_id", "openid"), {"nickname": "EXCLUDED.nickname"})
-    assert {f.openid for f, _ in stored} == {"oX1", "oX2"} and all(f.pk for f, _ in stored)
+    stored = upsert_many(rows, ("account_id", "openid"), {"nickname": "EXCLUDED.nickname"},
+                         returning=("openid",))
+    assert {openid for _pk, openid in stored} == {"oX1", "oX2"} and all(pk for pk, _ in stored)
     x1, x2 = Fan.objects.get(openid="oX1"), Fan.objects.get(openid="oX2")
     assert (x1.tags, x1.nickname, x1.subscribe_time) == ([], "某某", at)
     assert (x2.tags, x2.nickname, x2.subscribe_time) == ([1, 2], "it's \"q\"", None)
     again = upsert_many([Fan(team=account.team, account=account, openid="oX2", nickname="新")],
                         ("account_id", "openid"), {"nickname": "EXCLUDED.nickname"})
-    assert again[0][0].pk == x2.pk and Fan.objects.get(pk=x2.pk).tags == [1, 2]
+    assert again == [(x2.pk,)] and Fan.objects.get(pk=x2.pk).tags == [1, 2]
+
+
+def test_unfollows_and_a_returning_plain_follow_close_channel_rows_in_one_batch(client, account, held):
+    """Channels' batch forms: every open row of the batch's fans is closed at its event's
+    time; rows that began after the event, and other fans' rows, stay open."""
+    from mediabao.channels.models import Channel, ChannelFollow
+
+    channel = Channel.objects.create(team=account.team, account=account, name="门店", scene_str="ch_b1",
+                                     ticket="t", url="http://weixin.qq.com/q/x")
+    opened = datetime(2023, 11, 1, tzinfo=UTC)
+
+    def open_row(openid, at=opened):
+        Fan.objects.create(team=account.team, account=account, openid=openid, subscribed=True,
+                           subscribe_time=at)
+        return ChannelFollow.objects.create(team=account.team, channel=channel, account=account,
+                                            openid=openid, follow_day=at.date(), followed_at=at)
+
+    rows = {o: open_row(o) for o in ("oU1", "oU2", "oBACK", "oSTAY")}
+    later = open_row("oLATE", at=datetime(2030, 1, 1, tzinfo=UTC))
+    push = Push(client, account)
+    for n, (openid, kind) in enumerate([("oU1", "unsubscribe"), ("oU2", "unsubscribe"),
+                                        ("oBACK", "subscribe"), ("oLATE", "unsubscribe")]):
+        push.safe(event_xml(account, openid, kind, 1_700_000_200 + n))
+    assert processing.process_pending() == 4
+    for openid, n in (("oU1", 0), ("oU2", 1), ("oBACK", 2)):
+        row = ChannelFollow.objects.get(pk=rows[openid].pk)
+        assert row.unfollowed_at == datetime.fromtimestamp(1_700_000_200 + n, UTC)
+        assert row.unfollow_day is not None
+    assert ChannelFollow.objects.get(pk=rows["oSTAY"].pk).unfollowed_at is None
+    assert ChannelFollow.objects.get(pk=later.pk).unfollowed_at is None  # began after the event
