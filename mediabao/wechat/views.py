@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.contrib import messages
@@ -125,7 +126,10 @@ def callback(request: HttpRequest, appid: str) -> HttpResponse:
         if length > limit:
             raise callbacks.Rejected(400, "body too large")
         body = request.read(limit + 1)
-        reply = callbacks.handle_post(account, request.GET, body)
+        # the few ASCII parameters WeChat signs: a plain dict, not a QueryDict (a third of
+        # the cost of request.GET, on the hottest path)
+        query = dict(parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True))
+        reply = callbacks.handle_post(account, query, body)
     except callbacks.Rejected as exc:
         log.warning("callback for %s rejected (%s): %s", appid, exc.status, exc.reason)
         return HttpResponse(exc.reason, status=exc.status, content_type="text/plain")
