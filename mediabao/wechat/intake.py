@@ -18,7 +18,6 @@ commits or rolls back with the caller.
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 from typing import Any
 
@@ -28,14 +27,12 @@ from psycopg.types.json import Jsonb
 
 from mediabao.wechat.models import Event
 
-log = logging.getLogger(__name__)
-
 #: The columns we write, by field name (the SQL uses each field's column).
 _FIELDS = ("team", "account", "openid", "msg_type", "event", "event_key", "payload",
            "create_time", "dedup_key", "received_at", "pending")
 #: Rows per statement at most (a burst's queue is rarely longer than the thread count).
 MAX_ROWS = 64
-#: A follower waits at most this long for the leader (a DB stall); then it inserts alone.
+#: A follower still queued after this long (something is stuck) leaves the queue and fails.
 FOLLOWER_WAIT_SECONDS = 30.0
 
 

@@ -23,6 +23,10 @@ look at the message only, not at what earlier handlers left in ``ctx.extra``). S
 work belongs on the queue: ``ctx.defer(task, *args)`` sends it once the event is
 committed.
 
+In the processor's batches, events of distinct fans run handler by handler
+(:meth:`Registry.dispatch_many`), and a handler registered with ``batch=`` gets all the
+events of a batch that want it in one call (one statement for many fans).
+
 Isolation without a savepoint per handler (two round trips each): the gateway first
 runs the handlers one after another (``isolate=False``); if one fails, the whole
 transaction, the stored event included, is rolled back and everything runs again
@@ -185,7 +189,6 @@ class Registry:
             if reply is None and result is not None:
                 reply = result
         return reply
-
 
     def dispatch_many(self, ctxs: list[EventContext]) -> None:
         """The processor's form of ``dispatch(isolate=False)`` for events of distinct fans
