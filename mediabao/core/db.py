@@ -21,23 +21,31 @@ from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import Field, Model
 
 
-@functools.cache
-def _upsert_sql(model: type[Model], conflict: tuple[str, ...], update: tuple[tuple[str, str], ...] | None,
-                returning: tuple[str, ...], cte: str, extra_returning: str, rows: int) -> str:
-    """The statement of :func:`upsert`, built once per shape."""
+def _statement(model: type[Model], rows: str, conflict: tuple[str, ...],
+               update: tuple[tuple[str, str], ...] | None, returning: tuple[str, ...], cte: str,
+               extra_returning: str) -> str:
+    """``cte INSERT INTO table (every column but the key) rows ON CONFLICT … RETURNING …``:
+    what :func:`upsert` and :func:`upsert_many` share; ``rows`` is their VALUES or SELECT."""
     meta = model._meta
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(quote(f.column) for f in meta.concrete_fields if not f.primary_key)
     action = "DO NOTHING"
     if update is not None:
         action = "DO UPDATE SET " + ", ".join(f"{quote(col)} = {expr}" for col, expr in update)
     back = ", ".join(f"{table}.{quote(c)}" for c in returning)
-    one = f"({', '.join(['%s'] * len(fields))})"
-    return (f"{cte} INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-            f"VALUES {', '.join([one] * rows)} "
+    return (f"{cte} INSERT INTO {table} ({columns}) {rows} "  # noqa: S608
             f"ON CONFLICT ({', '.join(quote(c) for c in conflict)}) {action} "
             f"RETURNING {back}{', ' + extra_returning if extra_returning else ''}")
+
+
+@functools.cache
+def _upsert_sql(model: type[Model], conflict: tuple[str, ...], update: tuple[tuple[str, str], ...] | None,
+                returning: tuple[str, ...], cte: str, extra_returning: str) -> str:
+    """The statement of :func:`upsert`, built once per shape."""
+    count = sum(1 for f in model._meta.concrete_fields if not f.primary_key)
+    values = f"VALUES ({', '.join(['%s'] * count)})"
+    return _statement(model, values, conflict, update, returning, cte, extra_returning)
 
 
 #: Field types whose database value is the attribute itself when it has this exact type
@@ -101,7 +109,7 @@ def upsert(instance: Model, conflict: Sequence[str], update: Mapping[str, str] |
     """
     model = type(instance)
     sql = _upsert_sql(model, tuple(conflict), None if update is None else tuple(update.items()),
-                      _returning(model, returning), cte, extra_returning, 1)
+                      _returning(model, returning), cte, extra_returning)
     with connection.cursor() as cursor:
         cursor.execute(sql, [*cte_params, *_values(instance)])
         return cursor.fetchone()
@@ -159,22 +167,15 @@ def _upsert_many_sql(model: type[Model], conflict: tuple[str, ...], update: tupl
                      returning: tuple[str, ...], cte: str, extra_returning: str) -> str:
     """:func:`upsert_many`'s statement: one array parameter per column (``unnest``), so
     its text and psycopg's parsing of it are the same for any number of rows."""
-    meta = model._meta
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     kinds = [_as_text(f) for f in fields]
     arrays = ", ".join(f"%s::{'text' if kind else f.cast_db_type(connection)}[]"
                        for f, kind in zip(fields, kinds, strict=True))
     names = ", ".join(f"c{i}" for i in range(len(fields)))
     select = ", ".join(_select_expr(kind, f"u.c{i}", f)
                        for i, (f, kind) in enumerate(zip(fields, kinds, strict=True)))
-    sets = ", ".join(f"{quote(col)} = {expr}" for col, expr in update)
-    back = ", ".join(f"{table}.{quote(c)}" for c in returning)
-    return (f"{cte} INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-            f"SELECT {select} FROM unnest({arrays}) AS u({names}) "
-            f"ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO UPDATE SET {sets} "
-            f"RETURNING {back}{', ' + extra_returning if extra_returning else ''}")
+    rows = f"SELECT {select} FROM unnest({arrays}) AS u({names})"  # noqa: S608 - names from the model
+    return _statement(model, rows, conflict, update, returning, cte, extra_returning)
 
 
 def upsert_many(instances: Sequence[Model], conflict: Sequence[str], update: Mapping[str, str], *,
